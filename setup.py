@@ -1,0 +1,38 @@
+"""Packaging for csra-tf: class-specific residual attention for Keras 3."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="csra-tf",
+    version="0.1.0",
+    description=(
+        "Class-specific residual attention (CSRA, Zhu & Wu, ICCV 2021) for "
+        "multi-label image recognition on Keras 3 / TensorFlow."
+    ),
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["csra_tf", "csra_tf.*"]),
+    install_requires=[
+        "keras>=3",
+        "keras-cv>=0.9",
+        "tensorflow-datasets",
+        "numpy",
+        "absl-py",
+        "tensorboard",
+        "pillow",
+        "matplotlib",
+        "tqdm",
+    ],
+    extras_require={
+        "cpu": ["tensorflow-cpu>=2.16"],
+        "gpu": ["tensorflow[and-cuda]>=2.16"],
+        "test": ["pytest", "scikit-learn", "ruff"],
+    },
+    entry_points={
+        "console_scripts": [
+            "csra-train=csra_tf.cli.train:run",
+            "csra-eval=csra_tf.cli.evaluate:run",
+        ],
+    },
+)
