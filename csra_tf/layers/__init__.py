@@ -1,0 +1,10 @@
+"""Keras layers of csra-tf."""
+
+from csra_tf.layers.csra import (
+    CSRA,
+    DEFAULT_TEMPERATURES,
+    MAX_POOLING,
+    default_temperatures,
+)
+
+__all__ = ["CSRA", "DEFAULT_TEMPERATURES", "MAX_POOLING", "default_temperatures"]

@@ -1,0 +1,186 @@
+"""CSRA against a direct NumPy statement of the paper's Eq. 2-6 and 13."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from csra_tf.layers import CSRA, MAX_POOLING
+
+
+def reference_csra(x, kernels, temperatures, lam, normalize=True):
+    """Eq. 2-6 per head, written feature-first as in the paper; Eq. 13 sums heads.
+
+    x: (B, L, d) features; kernels: list of (d, C) classifiers m (column m_i).
+    """
+    batch, _, _ = x.shape
+    num_classes = kernels[0].shape[1]
+    y = np.zeros((batch, num_classes))
+    for m, temperature in zip(kernels, temperatures):
+        m = m.astype(np.float64)
+        if normalize:
+            m = m / np.linalg.norm(m, axis=0, keepdims=True)
+        for b in range(batch):
+            xb = x[b].astype(np.float64)  # (L, d): x_1..x_L
+            g = xb.mean(axis=0)  # Eq. 4
+            for i in range(num_classes):
+                logits = xb @ m[:, i]  # x_j^T m_i for every location j
+                if math.isinf(temperature):
+                    a = xb[np.argmax(logits)]  # T -> inf: attention on the max
+                else:
+                    e = np.exp(temperature * logits - np.max(temperature * logits))
+                    s = e / e.sum()  # Eq. 2
+                    a = (s[:, None] * xb).sum(axis=0)  # Eq. 3
+                f = g + lam * a  # Eq. 5
+                y[b, i] += m[:, i] @ f  # Eq. 6, summed over heads (Eq. 13)
+    return y
+
+
+@pytest.mark.parametrize("num_heads", [1, 2, 4, 6, 8])
+@pytest.mark.parametrize("normalize", [True, False])
+def test_matches_paper_equations(num_heads, normalize):
+    rng = np.random.default_rng(num_heads)
+    x = rng.normal(size=(3, 5, 6, 16)).astype("float32")
+    layer = CSRA(num_classes=7, num_heads=num_heads, lam=0.3, normalize=normalize)
+    layer.build(x.shape)
+    kernels = [
+        rng.normal(scale=0.5, size=(16, 7)).astype("float32") for _ in range(num_heads)
+    ]
+    layer.set_weights(kernels)
+    expected = reference_csra(
+        x.reshape(3, 30, 16), kernels, layer.temperatures, 0.3, normalize
+    )
+    np.testing.assert_allclose(np.asarray(layer(x)), expected, rtol=2e-5, atol=2e-5)
+
+
+def test_token_input_and_custom_temperatures():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 9, 8)).astype("float32")
+    layer = CSRA(
+        num_classes=4, num_heads=3, lam=1.0, temperatures=[0.5, 3.0, MAX_POOLING]
+    )
+    layer.build(x.shape)
+    kernels = [rng.normal(size=(8, 4)).astype("float32") for _ in range(3)]
+    layer.set_weights(kernels)
+    np.testing.assert_allclose(
+        np.asarray(layer(x)),
+        reference_csra(x, kernels, [0.5, 3.0, math.inf], 1.0),
+        rtol=2e-5,
+        atol=2e-5,
+    )
+
+
+def test_infinite_temperature_is_max_pooling_and_lambda_zero_is_average():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, 4, 4, 8)).astype("float32")
+    m = rng.normal(size=(8, 5)).astype("float32")
+    s = x.reshape(2, 16, 8) @ (m / np.linalg.norm(m, axis=0))
+    max_head = CSRA(5, num_heads=1, lam=0.7, temperatures=[MAX_POOLING])
+    max_head.build(x.shape)
+    max_head.set_weights([m])
+    np.testing.assert_allclose(
+        np.asarray(max_head(x)), s.mean(1) + 0.7 * s.max(1), rtol=1e-5, atol=1e-5
+    )
+    avg_head = CSRA(5, num_heads=1, lam=0.0)
+    avg_head.build(x.shape)
+    avg_head.set_weights([m])
+    np.testing.assert_allclose(np.asarray(avg_head(x)), s.mean(1), rtol=1e-5, atol=1e-5)
+    # A very high finite temperature approaches max pooling.
+    sharp = CSRA(5, num_heads=1, lam=0.7, temperatures=[1e4])
+    sharp.build(x.shape)
+    sharp.set_weights([m])
+    np.testing.assert_allclose(np.asarray(sharp(x)), np.asarray(max_head(x)), atol=1e-3)
+
+
+def test_weights_are_one_kernel_per_head_in_order():
+    layer = CSRA(num_classes=3, num_heads=4)
+    layer.build((None, 2, 2, 6))
+    weights = layer.get_weights()
+    assert len(weights) == 4
+    assert all(w.shape == (6, 3) for w in weights)
+    assert layer.temperatures == (1.0, 2.0, 4.0, math.inf)
+
+
+def test_attention_is_softmax_of_first_head():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(2, 3, 5, 8)).astype("float32")
+    layer = CSRA(num_classes=4, num_heads=2, temperatures=[2.0, MAX_POOLING])
+    layer.build(x.shape)
+    m = rng.normal(size=(8, 4)).astype("float32")
+    layer.set_weights([m, rng.normal(size=(8, 4)).astype("float32")])
+    att = np.asarray(layer.attention(x))
+    assert att.shape == (2, 3, 5, 4)
+    s = x.reshape(2, 15, 8) @ (m / np.linalg.norm(m, axis=0))
+    e = np.exp(2.0 * s - (2.0 * s).max(1, keepdims=True))
+    np.testing.assert_allclose(
+        att.reshape(2, 15, 4), e / e.sum(1, keepdims=True), atol=1e-6
+    )
+
+
+def test_max_pooling_attention_is_one_hot():
+    x = np.zeros((1, 2, 2, 2), "float32")
+    x[0, 1, 0] = [1.0, 0.0]
+    layer = CSRA(num_classes=1, temperatures=[MAX_POOLING])
+    layer.build(x.shape)
+    layer.set_weights([np.array([[1.0], [0.0]], "float32")])
+    np.testing.assert_array_equal(
+        np.asarray(layer.attention(x))[0, :, :, 0], [[0, 0], [1, 0]]
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"num_classes": 0},
+        {"num_classes": 3, "num_heads": 3},
+        {"num_classes": 3, "num_heads": 2, "temperatures": [1.0]},
+        {"num_classes": 3, "temperatures": [0.0]},
+        {"num_classes": 3, "lam": -0.1},
+        {"num_classes": 3, "lam": float("nan")},
+    ],
+)
+def test_bad_arguments_raise(kwargs):
+    with pytest.raises(ValueError, match="Received"):
+        CSRA(**kwargs)
+
+
+def test_config_and_keras_round_trip(tmp_path):
+    inputs = keras.Input((4, 4, 8))
+    outputs = CSRA(num_classes=3, num_heads=2, lam=0.2, normalize=False, name="head")(
+        inputs
+    )
+    model = keras.Model(inputs, outputs)
+    layer = model.get_layer("head")
+    clone = CSRA.from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+    x = np.random.default_rng(3).normal(size=(2, 4, 4, 8)).astype("float32")
+    path = tmp_path / "model.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(np.asarray(restored(x)), np.asarray(model(x)), atol=1e-6)
+    assert restored.get_layer("head").temperatures == (1.0, math.inf)
+
+
+def test_mixed_precision_scores_in_float32():
+    layer = CSRA(num_classes=3, num_heads=2, dtype="mixed_bfloat16")
+    x = np.random.default_rng(4).normal(size=(2, 3, 3, 8)).astype("float32")
+    out = layer(keras.ops.cast(x, "bfloat16"))
+    assert keras.backend.standardize_dtype(out.dtype) == "float32"
+    assert all(w.dtype == "float32" for w in layer.weights)
+    ref = CSRA(num_classes=3, num_heads=2)
+    ref.build(x.shape)
+    ref.set_weights(layer.get_weights())
+    x16 = np.asarray(keras.ops.cast(keras.ops.cast(x, "bfloat16"), "float32"))
+    np.testing.assert_allclose(np.asarray(out), np.asarray(ref(x16)), atol=1e-5)
+
+
+def test_gradients_reach_every_head():
+    import tensorflow as tf
+
+    layer = CSRA(num_classes=3, num_heads=4, lam=0.5)
+    x = tf.random.normal((2, 3, 3, 8))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(layer(x))
+    grads = tape.gradient(loss, layer.trainable_variables)
+    assert len(grads) == 4 and all(float(tf.reduce_sum(tf.abs(g))) > 0 for g in grads)
