@@ -92,7 +92,8 @@ class CSRA(keras.layers.Layer):
         super().__init__(**kwargs)
         if not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError(
-                f"`num_classes` must be a positive int. Received: num_classes={num_classes}"
+                "`num_classes` must be a positive int. "
+                f"Received: num_classes={num_classes}"
             )
         if not isinstance(num_heads, int) or num_heads < 1:
             raise ValueError(

@@ -17,7 +17,7 @@ def reference_csra(x, kernels, temperatures, lam, normalize=True):
     batch, _, _ = x.shape
     num_classes = kernels[0].shape[1]
     y = np.zeros((batch, num_classes))
-    for m, temperature in zip(kernels, temperatures):
+    for m, temperature in zip(kernels, temperatures, strict=True):
         m = m.astype(np.float64)
         if normalize:
             m = m / np.linalg.norm(m, axis=0, keepdims=True)

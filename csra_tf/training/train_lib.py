@@ -1,0 +1,170 @@
+"""A whole training run: data, model, optimiser, fit, evaluation, artifacts."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import keras
+from absl import logging
+
+from csra_tf.data import build_dataset
+from csra_tf.metrics import MeanAveragePrecision, evaluate
+from csra_tf.models import HEAD_LAYER_NAME, build_classifier
+from csra_tf.training.callbacks import create_callbacks
+from csra_tf.training.config import TrainConfig
+from csra_tf.training.data_sources import load_sources
+from csra_tf.training.eval_lib import format_table, predict_probabilities, write_metrics
+from csra_tf.training.losses import MaskedBinaryCrossentropy
+from csra_tf.training.optimizer import MultiRateSGD
+from csra_tf.training.schedules import WarmupCosineDecay, WarmupStepDecay
+from csra_tf.training.strategy import create_strategy
+
+CONFIG_FILE = "config.json"
+CLASSES_FILE = "classes.json"
+MODEL_FILE = "model.keras"
+METRICS_FILE = "metrics.json"
+
+
+def create_schedule(config: TrainConfig, steps_per_epoch: int):
+    """Builds the learning-rate schedule of `config` in optimizer steps.
+
+    Args:
+        config: the run's configuration.
+        steps_per_epoch: optimizer steps per epoch.
+
+    Returns:
+        A `keras.optimizers.schedules.LearningRateSchedule`.
+    """
+    warmup = int(round(config.warmup_epochs * steps_per_epoch))
+    total = config.epochs * steps_per_epoch
+    if config.lr_schedule == "cosine":
+        return WarmupCosineDecay(config.lr, min(warmup, total - 1), total)
+    decay = max(1, int(round(config.decay_epochs * steps_per_epoch)))
+    return WarmupStepDecay(config.lr, warmup, decay, config.decay_rate)
+
+
+def create_optimizer(config: TrainConfig, steps_per_epoch: int) -> MultiRateSGD:
+    """SGD with the head at `head_lr_multiplier` x the backbone learning rate.
+
+    Args:
+        config: the run's configuration.
+        steps_per_epoch: optimizer steps per epoch.
+
+    Returns:
+        A `MultiRateSGD`.
+    """
+    return MultiRateSGD(
+        learning_rate=create_schedule(config, steps_per_epoch),
+        momentum=config.momentum,
+        weight_decay=config.weight_decay,
+        lr_multipliers={HEAD_LAYER_NAME: config.head_lr_multiplier},
+    )
+
+
+def _check_resumable(config: TrainConfig, path: str) -> None:
+    if not os.path.exists(path):
+        return
+    saved = TrainConfig.load(path).to_dict()
+    changed = {
+        k: (saved[k], v) for k, v in config.to_dict().items() if saved.get(k) != v
+    }
+    if changed:
+        details = ", ".join(
+            f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items()
+        )
+        raise ValueError(
+            f"{path} holds a different configuration; resuming would mix two runs. "
+            f"Use a new workdir or the same settings. Changed: {details}"
+        )
+
+
+def train(config: TrainConfig, verbose: int | str = "auto") -> dict:
+    """Trains, evaluates and saves a classifier as described by `config`.
+
+    The workdir receives `config.json`, `classes.json`, `checkpoints/best.keras`,
+    `backup/` (deleted when the run completes), `tensorboard/`, `history.csv`,
+    `model.keras` (final weights) and `metrics.json`. An interrupted run started
+    again with the same config resumes from its last finished epoch.
+
+    Args:
+        config: the run's configuration.
+        verbose: Keras `fit` verbosity.
+
+    Returns:
+        The `csra_tf.metrics.evaluate` dict of the final model on validation data.
+    """
+    os.makedirs(config.workdir, exist_ok=True)
+    config_path = os.path.join(config.workdir, CONFIG_FILE)
+    _check_resumable(config, config_path)
+    config.save(config_path)
+    keras.utils.set_random_seed(config.seed)
+
+    train_source, val_source = load_sources(config)
+    class_names = list(train_source.class_names)
+    with open(os.path.join(config.workdir, CLASSES_FILE), "w", encoding="utf-8") as f:
+        json.dump(class_names, f, indent=2)
+
+    train_data = build_dataset(
+        train_source.dataset,
+        image_size=config.image_size,
+        batch_size=config.batch_size,
+        training=True,
+        seed=config.seed,
+        unknown_as=config.unknown_as,
+    )
+    val_data = build_dataset(
+        val_source.dataset,
+        image_size=config.image_size,
+        batch_size=config.batch_size,
+        training=False,
+    )
+    steps_per_epoch = config.steps_per_epoch
+    if steps_per_epoch is None:
+        if not train_source.num_examples:
+            raise ValueError(
+                "The training set size is unknown; set steps_per_epoch. "
+                f"Received: dataset={config.dataset}"
+            )
+        steps_per_epoch = math.ceil(train_source.num_examples / config.batch_size)
+    train_data = train_data.repeat()
+
+    strategy = create_strategy()
+    with strategy.scope():
+        model = build_classifier(
+            config.backbone,
+            num_classes=len(class_names),
+            head=config.head,
+            num_heads=config.num_heads,
+            lam=config.lam,
+            image_size=config.image_size,
+            weights=config.weights,
+            dropout=config.dropout,
+            normalize=config.normalize,
+        )
+        model.compile(
+            optimizer=create_optimizer(config, steps_per_epoch),
+            loss=MaskedBinaryCrossentropy(),
+            metrics=[MeanAveragePrecision(num_classes=len(class_names))],
+            # The exact mAP metric keeps a growing buffer, which XLA cannot compile.
+            jit_compile=False,
+        )
+    model.fit(
+        train_data,
+        epochs=config.epochs,
+        steps_per_epoch=steps_per_epoch,
+        validation_data=val_data,
+        callbacks=create_callbacks(config.workdir),
+        verbose=verbose,
+    )
+    model.save(os.path.join(config.workdir, MODEL_FILE))
+
+    logging.info(
+        "Evaluating the final model on %s validation images.", val_source.num_examples
+    )
+    probs, targets = predict_probabilities(model, val_data)
+    metrics = evaluate(probs, targets)
+    write_metrics(os.path.join(config.workdir, METRICS_FILE), metrics, class_names)
+    logging.info("Validation metrics (%%):\n%s", format_table(metrics))
+    return metrics
