@@ -23,6 +23,7 @@ setup(
         "pillow",
         "matplotlib",
         "tqdm",
+        "ai-edge-litert",
     ],
     extras_require={
         "cpu": ["tensorflow-cpu>=2.16"],
@@ -33,6 +34,8 @@ setup(
         "console_scripts": [
             "csra-train=csra_tf.cli.train:run",
             "csra-eval=csra_tf.cli.evaluate:run",
+            "csra-export=csra_tf.cli.export:run",
+            "csra-predict=csra_tf.cli.predict:run",
         ],
     },
 )

@@ -18,9 +18,11 @@ def _no_network(monkeypatch):
 
     def guarded_connect(self, address):
         host = address[0] if isinstance(address, tuple) else address
-        if isinstance(host, str) and not (
-            host.startswith("127.") or host in ("localhost", "::1")
-        ) and self.family in (socket.AF_INET, socket.AF_INET6):
+        if (
+            isinstance(host, str)
+            and not (host.startswith("127.") or host in ("localhost", "::1"))
+            and self.family in (socket.AF_INET, socket.AF_INET6)
+        ):
             raise RuntimeError(f"Test tried to reach the network: {address}")
         return real_connect(self, address)
 

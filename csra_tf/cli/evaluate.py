@@ -3,6 +3,7 @@
 Example:
     csra-eval --workdir=runs/shapes_csra
     csra-eval --workdir=runs/shapes_csra --checkpoint=checkpoints/best.keras
+    csra-eval --workdir=runs/shapes_csra --calibrate_thresholds
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ flags.DEFINE_string("workdir", None, "A csra-train workdir.", required=True)
 flags.DEFINE_string("checkpoint", "model.keras", "Model file, relative to the workdir.")
 flags.DEFINE_integer("batch_size", None, "Batch size (default: the run's).")
 flags.DEFINE_float("threshold", 0.5, "Probability threshold for P/R/F1.")
+flags.DEFINE_boolean(
+    "calibrate_thresholds",
+    False,
+    "Pick each class's F1-maximising threshold on the validation data and save "
+    "<workdir>/thresholds.json (used by csra-predict --thresholds).",
+)
 
 
 def main(argv):
@@ -28,6 +35,7 @@ def main(argv):
         checkpoint=os.path.join(FLAGS.workdir, FLAGS.checkpoint),
         batch_size=FLAGS.batch_size,
         threshold=FLAGS.threshold,
+        calibrate=FLAGS.calibrate_thresholds,
     )
     print(table)
 

@@ -36,14 +36,14 @@ SHAPE_CLASSES = (
     "cross",
     "ring",
     "star",
-    "diamond",
+    "frame",
     "bar",
-    "hexagon",
+    "tee",
     "semicircle",
 )
 
 # Bump when the images generated for given arguments change.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 3
 # Written last into a finished split folder; a folder without it is incomplete.
 COMPLETE_MARKER = "COMPLETE"
 MANIFEST_NAME = "manifest.jsonl"
@@ -56,7 +56,12 @@ _GRID_CELLS = (3, 4, 6, 8)
 _NUM_DISTRACTORS = (2, 6)
 _DISTRACTOR_LENGTH = (0.15, 0.5)  # of the image side, per segment
 # Pixel noise: Gaussian with a per-image standard deviation in this range.
-_NOISE_STD = (4.0, 14.0)
+_NOISE_STD = (3.0, 10.0)
+# Backgrounds and clutter are muted (grey plus a small tint); objects are vivid.
+_BACKGROUND_GREY = (50.0, 200.0)
+_BACKGROUND_TINT = 30.0
+_OBJECT_VALUE = (170.0, 255.0)
+_OBJECT_SATURATION = (0.6, 1.0)
 # An object's colour is resampled until it is this far (RGB, L2) from the mean
 # background under it, or the tries run out (the farthest one is kept).
 _MIN_COLOUR_DISTANCE = 110.0
@@ -335,10 +340,17 @@ def _render_image(
 def _blocky_background(rng: np.random.Generator, size: int) -> np.ndarray:
     """A grid of randomly coloured blocks, `(size, size, 3)` uint8."""
     rows, cols = rng.choice(_GRID_CELLS, 2)
-    colours = rng.integers(0, 256, (rows, cols, 3), dtype=np.uint8)
+    colours = _muted_colours(rng, (rows, cols))
     block_h, block_w = -(-size // rows), -(-size // cols)
     blocks = np.repeat(np.repeat(colours, block_h, axis=0), block_w, axis=1)
     return np.ascontiguousarray(blocks[:size, :size])
+
+
+def _muted_colours(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Low-saturation colours: a grey level plus a small tint, uint8."""
+    grey = rng.uniform(*_BACKGROUND_GREY, (*shape, 1))
+    tint = rng.uniform(-_BACKGROUND_TINT, _BACKGROUND_TINT, (*shape, 3))
+    return np.clip(grey + tint, 0, 255).astype(np.uint8)
 
 
 def _draw_distractors(
@@ -354,7 +366,7 @@ def _draw_distractors(
             length = rng.uniform(*_DISTRACTOR_LENGTH) * size
             point = point + length * np.array([math.cos(angle), math.sin(angle)])
             points.append(tuple(point))
-        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        colour = tuple(int(c) for c in _muted_colours(rng, ()))
         draw.line(points, fill=colour, width=1)
 
 
@@ -389,13 +401,31 @@ def _contrasting_colour(
     local_mean = background[y0:y1, x0:x1].reshape(-1, 3).mean(axis=0)
     best, best_distance = None, -1.0
     for _ in range(_COLOUR_TRIES):
-        colour = rng.integers(0, 256, 3)
+        colour = _saturated_colour(rng)
         distance = float(np.linalg.norm(colour - local_mean))
         if distance > best_distance:
             best, best_distance = colour, distance
         if distance >= _MIN_COLOUR_DISTANCE:
             break
     return tuple(int(c) for c in best)
+
+
+def _saturated_colour(rng: np.random.Generator) -> np.ndarray:
+    """A vivid colour: random hue, high saturation and brightness, `(3,)` int."""
+    hue = rng.uniform(0, 6)
+    value = rng.uniform(*_OBJECT_VALUE)
+    low = value * (1 - rng.uniform(*_OBJECT_SATURATION))
+    rising = low + (value - low) * (hue % 1)
+    falling = value - (value - low) * (hue % 1)
+    sector = [
+        (value, rising, low),
+        (falling, value, low),
+        (low, value, rising),
+        (low, falling, value),
+        (rising, low, value),
+        (value, low, falling),
+    ][int(hue) % 6]
+    return np.array(sector).round().astype(int)
 
 
 def _draw_shape(
@@ -422,7 +452,10 @@ def _draw_shape(
         (x + px * cos - py * sin, y + px * sin + py * cos)
         for px, py in _OUTLINES[name](radius)
     ]
-    draw.polygon(points, fill=colour)
+    if name == "frame":
+        draw.polygon(points, outline=colour, width=max(1, round(0.35 * radius)))
+    else:
+        draw.polygon(points, fill=colour)
     xs, ys = [p[0] for p in points], [p[1] for p in points]
     return min(xs), min(ys), max(xs), max(ys)
 
@@ -442,10 +475,13 @@ def _square(radius: float) -> list[tuple[float, float]]:
     return [(r, r), (-r, r), (-r, -r), (r, -r)]
 
 
-def _diamond(radius: float) -> list[tuple[float, float]]:
-    """An upright rhombus, narrower than it is tall."""
-    w = 0.62 * radius
-    return [(0.0, radius), (w, 0.0), (0.0, -radius), (-w, 0.0)]
+def _tee(radius: float) -> list[tuple[float, float]]:
+    """A T inside the circle of `radius`: a top bar and a stem, 0.4 radius wide."""
+    r, w = radius / math.sqrt(2.0), 0.2 * radius
+    return [
+        (-r, r), (r, r), (r, r - 2 * w), (w, r - 2 * w),
+        (w, -r), (-w, -r), (-w, r - 2 * w), (-r, r - 2 * w),
+    ]  # fmt: skip
 
 
 def _star(radius: float) -> list[tuple[float, float]]:
@@ -488,11 +524,11 @@ _OUTLINES = {
     "triangle": lambda radius: _regular(3, radius),
     "cross": _cross,
     "star": _star,
-    "diamond": _diamond,
+    "frame": _square,
     "bar": _bar,
-    "hexagon": lambda radius: _regular(6, radius),
+    "tee": _tee,
     "semicircle": _semicircle,
 }
-# Classes drawn near upright, so that squares and diamonds stay different.
-_UPRIGHT = ("square", "diamond")
+# Classes drawn near upright (squares and frames keep their axis-aligned edges).
+_UPRIGHT = ("square", "frame")
 _UPRIGHT_TILT = math.radians(15.0)

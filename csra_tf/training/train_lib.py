@@ -15,7 +15,7 @@ from csra_tf.models import HEAD_LAYER_NAME, build_classifier
 from csra_tf.training.callbacks import create_callbacks
 from csra_tf.training.config import TrainConfig
 from csra_tf.training.data_sources import load_sources
-from csra_tf.training.eval_lib import format_table, predict_probabilities, write_metrics
+from csra_tf.training.eval_lib import predict_probabilities, write_metrics
 from csra_tf.training.losses import MaskedBinaryCrossentropy
 from csra_tf.training.optimizer import MultiRateSGD
 from csra_tf.training.schedules import WarmupCosineDecay, WarmupStepDecay
@@ -166,5 +166,4 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> dict:
     probs, targets = predict_probabilities(model, val_data)
     metrics = evaluate(probs, targets)
     write_metrics(os.path.join(config.workdir, METRICS_FILE), metrics, class_names)
-    logging.info("Validation metrics (%%):\n%s", format_table(metrics))
     return metrics

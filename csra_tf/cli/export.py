@@ -1,0 +1,128 @@
+"""Exports a trained classifier: SavedModel + four TFLite variants, each verified.
+
+Writes `saved_model/`, `model_{float32,float16,dynamic_int8,int8}.tflite`,
+`classes.json` and `export_report.json`, prints the report as a table and exits
+non-zero when a verification gate fails (the report is written anyway).
+
+Example:
+    csra-export --workdir=runs/shapes_csra
+    csra-export --workdir=runs/shapes_csra --int8_map_budget=0.5 --num_threads=4
+    csra-export --model=runs/mine/model.keras --data=data/val.jsonl \
+        --calibration_data=data/train.jsonl --export_dir=runs/mine/export
+"""
+
+from __future__ import annotations
+
+import sys
+
+from absl import app, flags, logging
+
+from csra_tf.export.export_lib import (
+    ExportVerificationError,
+    export_model_file,
+    export_workdir,
+)
+from csra_tf.export.report import (
+    DEFAULT_MAP_BUDGETS,
+    DEFAULT_MAX_FLOAT32_DELTA,
+    format_report,
+)
+from csra_tf.export.tflite import VARIANTS
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string(
+    "workdir", None, "A csra-train workdir (val split, train calibration)."
+)
+flags.DEFINE_string("model", None, "A .keras model (instead of --workdir).")
+flags.DEFINE_string("data", None, "With --model: labelled held-out manifest.")
+flags.DEFINE_string("calibration_data", None, "With --model: training manifest.")
+flags.DEFINE_string("image_root", None, "With --model: root of relative image paths.")
+flags.DEFINE_string("export_dir", None, "Output folder (default: <workdir>/export).")
+flags.DEFINE_list("variants", list(VARIANTS), "TFLite variants to write.")
+flags.DEFINE_float(
+    "max_float32_delta",
+    DEFAULT_MAX_FLOAT32_DELTA,
+    "Max |delta probability| of SavedModel and float32 vs Keras.",
+)
+flags.DEFINE_float(
+    "float16_map_budget",
+    DEFAULT_MAP_BUDGETS["float16"],
+    "mAP loss (points) allowed for float16.",
+)
+flags.DEFINE_float(
+    "dynamic_int8_map_budget",
+    DEFAULT_MAP_BUDGETS["dynamic_int8"],
+    "mAP loss (points) allowed for dynamic-range int8.",
+)
+flags.DEFINE_float(
+    "int8_map_budget",
+    DEFAULT_MAP_BUDGETS["int8"],
+    "mAP loss (points) allowed for full-integer int8.",
+)
+flags.DEFINE_integer("num_eval_images", None, "Verify on the first N images (all).")
+flags.DEFINE_integer("num_calibration_images", 200, "int8 calibration images.")
+flags.DEFINE_integer("batch_size", 32, "Verification batch size.")
+flags.DEFINE_integer("latency_runs", 50, "Timed batch-1 runs per variant.")
+flags.DEFINE_integer("num_threads", 1, "TFLite interpreter threads.")
+flags.DEFINE_integer("seed", None, "Calibration sample seed (default: the run's).")
+
+
+def main(argv):
+    """absl main: exports, prints the report table, exits 1 on a failed gate."""
+    _quiet_tensorflow_logs()
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    if (FLAGS.workdir is None) == (FLAGS.model is None):
+        raise app.UsageError("Give exactly one of --workdir and --model.")
+    if FLAGS.model is not None and FLAGS.data is None:
+        raise app.UsageError("--model needs --data (a labelled manifest).")
+    kwargs = dict(
+        export_dir=FLAGS.export_dir,
+        variants=FLAGS.variants,
+        max_float32_delta=FLAGS.max_float32_delta,
+        map_budgets={
+            "float16": FLAGS.float16_map_budget,
+            "dynamic_int8": FLAGS.dynamic_int8_map_budget,
+            "int8": FLAGS.int8_map_budget,
+        },
+        num_eval_images=FLAGS.num_eval_images,
+        num_calibration_images=FLAGS.num_calibration_images,
+        batch_size=FLAGS.batch_size,
+        latency_runs=FLAGS.latency_runs,
+        num_threads=FLAGS.num_threads,
+    )
+    if FLAGS.seed is not None:
+        kwargs["seed"] = FLAGS.seed
+    try:
+        if FLAGS.workdir is not None:
+            report = export_workdir(FLAGS.workdir, **kwargs)
+        else:
+            report = export_model_file(
+                FLAGS.model,
+                FLAGS.data,
+                calibration_manifest=FLAGS.calibration_data,
+                image_root=FLAGS.image_root,
+                **kwargs,
+            )
+    except ExportVerificationError as error:
+        print(format_report(error.report))
+        print(f"csra-export: {error}", file=sys.stderr)
+        return 1
+    print(format_report(report))
+    return 0
+
+
+def _quiet_tensorflow_logs() -> None:
+    """Hides TensorFlow's INFO lines (SavedModel writing, ...) unless the user
+    asked for a --verbosity."""
+    if not FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)
+
+
+def run():
+    """Console-script entry point of `csra-export`."""
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

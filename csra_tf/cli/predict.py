@@ -1,0 +1,96 @@
+"""Predicts the labels of images with a .keras, SavedModel or .tflite classifier.
+
+Arguments are image files, folders (their image files) or glob patterns; any
+size and format (JPEG, PNG, GIF, BMP, WebP, TIFF, grayscale, RGBA). Output: one
+JSON line per image (`image`, `predicted` labels with probabilities, all
+`probabilities`) or a table. An unreadable file gets an error line and the
+others go on; the exit status is then 1.
+
+Example:
+    csra-predict --model=runs/shapes_csra/export/model_int8.tflite photos/ 'more/*.png'
+    csra-predict --model=runs/shapes_csra/model.keras --format=table \
+        --thresholds=runs/shapes_csra/thresholds.json --attention_dir=attention \
+        /work/shared/data/voc_samples
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+
+from absl import app, flags, logging
+
+from csra_tf.export.images import expand_image_paths
+from csra_tf.export.predictor import (
+    OUTPUT_FORMATS,
+    Predictor,
+    predict_files,
+    write_predictions,
+)
+from csra_tf.export.thresholds import load_thresholds
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string(
+    "model", None, ".keras file, SavedModel folder or .tflite file.", required=True
+)
+flags.DEFINE_string("classes", None, "classes.json (default: found with the model).")
+flags.DEFINE_float("threshold", 0.5, "Global probability threshold.")
+flags.DEFINE_string(
+    "thresholds",
+    None,
+    "Per-class thresholds JSON (csra-eval --calibrate_thresholds); "
+    "overrides --threshold.",
+)
+flags.DEFINE_enum("format", "jsonl", list(OUTPUT_FORMATS), "Output format.")
+flags.DEFINE_string("output", None, "Output file (default: stdout).")
+flags.DEFINE_string("attention_dir", None, "Write attention overlays (PNG) here.")
+flags.DEFINE_integer("batch_size", 8, "Images per model call.")
+flags.DEFINE_integer("num_threads", 1, "TFLite interpreter threads.")
+
+
+def main(argv):
+    """absl main: predicts, writes records, exits 1 if a file was unreadable."""
+    _quiet_tensorflow_logs()
+    if len(argv) < 2:
+        raise app.UsageError("Give image files, folders or glob patterns.")
+    class_names = None
+    if FLAGS.classes:
+        with open(FLAGS.classes, encoding="utf-8") as f:
+            class_names = json.load(f)
+    predictor = Predictor(FLAGS.model, class_names, num_threads=FLAGS.num_threads)
+    thresholds = FLAGS.threshold
+    if FLAGS.thresholds:
+        thresholds = load_thresholds(FLAGS.thresholds, predictor.class_names)
+    records = predict_files(
+        predictor,
+        expand_image_paths(argv[1:]),
+        thresholds=thresholds,
+        batch_size=FLAGS.batch_size,
+        attention_dir=FLAGS.attention_dir,
+    )
+    with contextlib.ExitStack() as stack:
+        stream = sys.stdout
+        if FLAGS.output:
+            stream = stack.enter_context(open(FLAGS.output, "w", encoding="utf-8"))
+        num_errors = write_predictions(records, stream, FLAGS.format, sys.stderr)
+    if num_errors:
+        print(f"csra-predict: {num_errors} file(s) could not be read.", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _quiet_tensorflow_logs() -> None:
+    """Hides TensorFlow's INFO lines (SavedModel writing, ...) unless the user
+    asked for a --verbosity."""
+    if not FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)
+
+
+def run():
+    """Console-script entry point of `csra-predict`."""
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,11 @@
+"""Predicts image labels (same flags as `csra-predict`).
+
+Example:
+    python export/predict.py --model=runs/shapes_csra/export/model_int8.tflite \
+        /work/shared/data/voc_samples
+"""
+
+from csra_tf.cli.predict import run
+
+if __name__ == "__main__":
+    run()
