@@ -9,14 +9,17 @@ import keras
 
 def tiny_backbone(
     image_size: int | None = 64,
-    stage_widths: Sequence[int] = (32, 64, 128),
+    stage_widths: Sequence[int] = (32, 64, 128, 128),
     blocks_per_stage: int = 2,
     name: str = "tiny_backbone",
 ) -> keras.Model:
-    """Builds a small VGG-style CNN: per stage, conv-BN-ReLU blocks then 2x2 pooling.
+    """Builds a small VGG-style CNN: stages of conv-BN-ReLU blocks.
 
-    The model takes raw RGB pixels in [0, 255] and rescales them itself. With the
-    default three stages the output stride is 8 (64 px -> an 8x8 feature map).
+    Every stage but the last ends with 2x2 max pooling, so the last stage widens
+    the receptive field (to about 100 px with the defaults) without coarsening
+    the map. The model takes raw RGB pixels in [0, 255] and rescales them
+    itself. With the default four stages the output stride is 8 (64 px -> an 8x8
+    feature map).
 
     Args:
         image_size: side of the square input, or None for any size.
@@ -26,7 +29,7 @@ def tiny_backbone(
 
     Returns:
         A `keras.Model` mapping `(B, S, S, 3)` pixels to `(B, S/2^n, S/2^n, d)`
-        features, `d = stage_widths[-1]`, `n = len(stage_widths)`.
+        features, `d = stage_widths[-1]`, `n = len(stage_widths) - 1`.
     """
     if not stage_widths or blocks_per_stage < 1:
         raise ValueError(
@@ -44,5 +47,6 @@ def tiny_backbone(
             )(x)
             x = keras.layers.BatchNormalization(name=f"{prefix}_bn")(x)
             x = keras.layers.ReLU(name=f"{prefix}_relu")(x)
-        x = keras.layers.MaxPooling2D(2, name=f"stage{stage}_pool")(x)
+        if stage < len(stage_widths) - 1:
+            x = keras.layers.MaxPooling2D(2, name=f"stage{stage}_pool")(x)
     return keras.Model(inputs, x, name=name)

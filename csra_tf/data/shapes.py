@@ -43,7 +43,7 @@ SHAPE_CLASSES = (
 )
 
 # Bump when the images generated for given arguments change.
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 # Written last into a finished split folder; a folder without it is incomplete.
 COMPLETE_MARKER = "COMPLETE"
 MANIFEST_NAME = "manifest.jsonl"
@@ -62,6 +62,7 @@ _BACKGROUND_GREY = (50.0, 200.0)
 _BACKGROUND_TINT = 30.0
 _OBJECT_VALUE = (170.0, 255.0)
 _OBJECT_SATURATION = (0.6, 1.0)
+_HUE_HALF_WIDTH = 0.5  # in hue sectors (6 per turn); bands overlap their neighbours
 # An object's colour is resampled until it is this far (RGB, L2) from the mean
 # background under it, or the tries run out (the farthest one is kept).
 _MIN_COLOUR_DISTANCE = 110.0
@@ -269,7 +270,7 @@ def shapes(
         num_train: The number of training images.
         num_val: The number of validation images.
         seed: The random seed of the dataset.
-        progress: Whether to show a progress bar while generating.
+        progress: Whether to show progress bars while generating and checking.
 
     Returns:
         A `Source` whose class names are `SHAPE_CLASSES`, read through
@@ -291,7 +292,9 @@ def shapes(
         progress=progress,
     )
     return manifest(
-        os.path.join(split_dir, MANIFEST_NAME), class_names=list(SHAPE_CLASSES)
+        os.path.join(split_dir, MANIFEST_NAME),
+        class_names=list(SHAPE_CLASSES),
+        progress=progress,
     )
 
 
@@ -326,7 +329,7 @@ def _render_image(
             continue
         placed.append((centre[0], centre[1], radius))
         label = int(rng.integers(len(SHAPE_CLASSES)))
-        colour = _contrasting_colour(rng, background, centre, radius)
+        colour = _contrasting_colour(rng, background, centre, radius, label)
         box = _draw_shape(rng, draw, SHAPE_CLASSES[label], centre, radius, colour)
         x0, y0, x1, y1 = (min(max(v / size, 0.0), 1.0) for v in box)
         objects.append((label, (x0, y0, x1, y1)))
@@ -392,8 +395,9 @@ def _contrasting_colour(
     background: np.ndarray,
     centre: tuple[float, float],
     radius: float,
+    label: int,
 ) -> tuple[int, int, int]:
-    """A random colour that stands out from the background under the object."""
+    """A vivid colour of the class's hue band, standing out from the background."""
     size = background.shape[0]
     x, y = centre
     x0, x1 = max(int(x - radius), 0), min(int(x + radius) + 1, size)
@@ -401,7 +405,7 @@ def _contrasting_colour(
     local_mean = background[y0:y1, x0:x1].reshape(-1, 3).mean(axis=0)
     best, best_distance = None, -1.0
     for _ in range(_COLOUR_TRIES):
-        colour = _saturated_colour(rng)
+        colour = _saturated_colour(rng, label)
         distance = float(np.linalg.norm(colour - local_mean))
         if distance > best_distance:
             best, best_distance = colour, distance
@@ -410,9 +414,14 @@ def _contrasting_colour(
     return tuple(int(c) for c in best)
 
 
-def _saturated_colour(rng: np.random.Generator) -> np.ndarray:
-    """A vivid colour: random hue, high saturation and brightness, `(3,)` int."""
-    hue = rng.uniform(0, 6)
+def _saturated_colour(rng: np.random.Generator, label: int) -> np.ndarray:
+    """A vivid colour in the hue band of class `label`, `(3,)` int.
+
+    Hue bands are centred 6/C sectors apart (of 6) and are wider than that, so
+    neighbouring classes share hues and colour alone does not name the class.
+    """
+    centre = label * 6.0 / len(SHAPE_CLASSES)
+    hue = (centre + rng.uniform(-_HUE_HALF_WIDTH, _HUE_HALF_WIDTH)) % 6.0
     value = rng.uniform(*_OBJECT_VALUE)
     low = value * (1 - rng.uniform(*_OBJECT_SATURATION))
     rising = low + (value - low) * (hue % 1)

@@ -64,7 +64,7 @@ class TrainConfig:
     normalize: bool = True
     dropout: float = 0.0
     image_size: int = 64
-    batch_size: int = 32
+    batch_size: int = 16
     epochs: int = 8
     steps_per_epoch: int | None = None
     lr: float = 0.02
