@@ -45,7 +45,11 @@ def tiny_backbone(
             x = keras.layers.Conv2D(
                 width, 3, padding="same", use_bias=False, name=f"{prefix}_conv"
             )(x)
-            x = keras.layers.BatchNormalization(name=f"{prefix}_bn")(x)
+            # Synchronised across replicas, so N replicas x batch b train
+            # exactly like one device with batch N * b.
+            x = keras.layers.BatchNormalization(synchronized=True, name=f"{prefix}_bn")(
+                x
+            )
             x = keras.layers.ReLU(name=f"{prefix}_relu")(x)
         if stage < len(stage_widths) - 1:
             x = keras.layers.MaxPooling2D(2, name=f"stage{stage}_pool")(x)

@@ -21,10 +21,15 @@ flags.DEFINE_string(
     "workdir", None, "Folder for everything the run writes.", required=True
 )
 flags.DEFINE_string(
-    "dataset", _DEFAULTS.dataset, "'shapes' (embedded) or a manifest path."
+    "dataset",
+    _DEFAULTS.dataset,
+    "shapes (embedded), voc2007, voc2012, coco2014, wider, or a manifest path.",
 )
 flags.DEFINE_string(
-    "data_dir", _DEFAULTS.data_dir, "Dataset folder ('' = <workdir>/data)."
+    "data_dir",
+    _DEFAULTS.data_dir,
+    "Dataset folder: '' = <workdir>/data for shapes, TFDS default for voc/coco; "
+    "the WIDER-Attribute root for wider.",
 )
 flags.DEFINE_string("val_dataset", _DEFAULTS.val_dataset, "Validation manifest path.")
 flags.DEFINE_string("image_root", _DEFAULTS.image_root, "Root of relative image paths.")
@@ -67,6 +72,22 @@ flags.DEFINE_enum(
     "Treatment of unknown (-1) labels in training.",
 )
 flags.DEFINE_integer("seed", _DEFAULTS.seed, "Random seed.")
+flags.DEFINE_enum(
+    "on_bad_record",
+    _DEFAULTS.on_bad_record,
+    ["error", "skip"],
+    "Bad records: fail before training, or skip and count them.",
+)
+flags.DEFINE_boolean("randaugment", _DEFAULTS.randaugment, "RandAugment in training.")
+flags.DEFINE_float(
+    "randaugment_magnitude", _DEFAULTS.randaugment_magnitude, "RandAugment strength."
+)
+flags.DEFINE_boolean(
+    "mixed_precision",
+    _DEFAULTS.mixed_precision,
+    "bfloat16 compute on CPU, float16 with loss scaling on GPU.",
+)
+flags.DEFINE_boolean("jit_compile", _DEFAULTS.jit_compile, "Compile steps with XLA.")
 
 
 def config_from_flags() -> TrainConfig:

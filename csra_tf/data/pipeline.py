@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keras
 import tensorflow as tf
 
 from csra_tf.data.source import Source
@@ -11,6 +12,11 @@ UNKNOWN_AS = ("ignore", "negative")
 CROP_AREA_RANGE = (0.7, 1.0)
 CROP_ASPECT_RATIO_RANGE = (3.0 / 4.0, 4.0 / 3.0)
 _CROP_MAX_ATTEMPTS = 10
+# RandAugment: operations per image, and the default strength in [0, 1].
+RANDAUGMENT_NUM_OPS = 2
+RANDAUGMENT_MAGNITUDE = 0.5
+# Spreads the augmentation seeds of the input pipelines of one run apart.
+_PIPELINE_SEED_STRIDE = 1_000_003
 
 
 def build_dataset(
@@ -22,32 +28,52 @@ def build_dataset(
     unknown_as: str = "ignore",
     shuffle_buffer: int = 1024,
     drop_remainder: bool | None = None,
+    randaugment: bool = False,
+    randaugment_magnitude: float = RANDAUGMENT_MAGNITUDE,
+    input_context: tf.distribute.InputContext | None = None,
 ) -> tf.data.Dataset:
     """Turns a source's `(image, target)` examples into model-ready batches.
 
     Training: shuffle (seeded, reshuffled each epoch), random resized crop (area
     0.7-1.0 of the image, aspect ratio 3/4-4/3) and random horizontal flip, both
     with stateless ops seeded per example from `seed`, then resize to
-    `image_size`. Evaluation: resize to `image_size` only, in source order. Pixels
-    stay in [0, 255]: the model rescales them itself.
+    `image_size`, then optionally RandAugment (`keras.layers.RandAugment`, two
+    operations per image). Evaluation: resize to `image_size` only, in source
+    order. Pixels stay in [0, 255]: the model rescales them itself.
+
+    Given a `Source` that keeps its undecoded records (manifests, shapes,
+    WIDER), sharding and shuffling act on the records, so each input pipeline
+    only decodes its own share and the shuffle buffer holds paths, not images.
+
+    Everything random is seeded from `seed`. RandAugment draws from a Keras
+    seed generator, whose draws depend on call order, so it runs on one thread
+    to keep runs reproducible; it is the slow part of the pipeline when on.
 
     Args:
         source_dataset: A `tf.data.Dataset` of `(image uint8 (H, W, 3), target
-            float32 (C,))` pairs, such as `Source.dataset`; a `Source` is also
-            accepted.
+            float32 (C,))` pairs, such as `Source.dataset`, or a `Source`.
         image_size: The side `S` of the square output images.
-        batch_size: The number of examples per batch.
+        batch_size: The number of examples per batch; with `input_context`, the
+            global batch size, split evenly across replicas.
         training: Whether to shuffle and augment.
         seed: The seed of the shuffle and of the augmentations.
         unknown_as: `"ignore"` keeps unknown (`-1`) targets for the loss and
             metrics to skip; `"negative"` turns them into `0`.
-        shuffle_buffer: The shuffle buffer size, in (decoded) examples.
+        shuffle_buffer: The shuffle buffer size, in examples (in records when
+            the source keeps them).
         drop_remainder: Whether to drop a last partial batch. Defaults to
             `training`.
+        randaugment: Whether to apply RandAugment when training.
+        randaugment_magnitude: RandAugment's strength in [0, 1] (the `factor`
+            of `keras.layers.RandAugment`).
+        input_context: The `tf.distribute.InputContext` of this input pipeline
+            (from `strategy.distribute_datasets_from_function`): the examples
+            are sharded by `input_pipeline_id` and batched per replica.
 
     Returns:
         A `tf.data.Dataset` of `(images float32 (B, S, S, 3) in [0, 255],
-        targets float32 (B, C))`, prefetched.
+        targets float32 (B, C))`, prefetched; `B` is the per-replica batch size
+        with `input_context`, else `batch_size`.
 
     Example:
 
@@ -59,34 +85,70 @@ def build_dataset(
     >>> [tuple(t.shape) for t in next(iter(batches))]
     [(2, 32, 32, 3), (2, 2)]
     """
-    if isinstance(source_dataset, Source):
-        source_dataset = source_dataset.dataset
-    _check_arguments(
-        source_dataset, image_size, batch_size, seed, unknown_as, shuffle_buffer
-    )
+    source = source_dataset if isinstance(source_dataset, Source) else None
+    dataset = source.dataset if source is not None else source_dataset
+    _check_arguments(dataset, image_size, batch_size, seed, unknown_as, shuffle_buffer)
+    _check_augment_arguments(randaugment_magnitude, input_context)
     if drop_remainder is None:
         drop_remainder = bool(training)
     size = (image_size, image_size)
     negative = unknown_as == "negative"
 
+    decode_fn = None
+    if source is not None and source.records is not None:
+        dataset, decode_fn = source.records, source.decode_fn
+    if input_context is not None:
+        batch_size = input_context.get_per_replica_batch_size(batch_size)
+        if input_context.num_input_pipelines > 1:
+            dataset = dataset.shard(
+                input_context.num_input_pipelines, input_context.input_pipeline_id
+            )
+    # Each pipeline augments with its own seed (pipeline 0 with `seed`); the
+    # shuffle seed can be shared, as each pipeline shuffles its own shard.
+    pipeline_id = input_context.input_pipeline_id if input_context else 0
+    augment_seed = seed + _PIPELINE_SEED_STRIDE * pipeline_id
+
+    def example(element):
+        if decode_fn is None:
+            return element
+        return decode_fn(*element) if isinstance(element, tuple) else decode_fn(element)
+
     if training:
-        dataset = source_dataset.shuffle(
+        dataset = dataset.shuffle(
             shuffle_buffer, seed=seed, reshuffle_each_iteration=True
         )
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        seeds = tf.data.Dataset.random(
+            seed=augment_seed, rerandomize_each_iteration=True
+        )
         dataset = tf.data.Dataset.zip((dataset, seeds.batch(2)))
 
-        def prepare(example, example_seed):
-            image, target = example
+        def prepare(element, example_seed):
+            image, target = example(element)
             return augment(image, example_seed, size), _targets(target, negative)
 
     else:
-        dataset = source_dataset
 
-        def prepare(image, target):
+        def prepare(*element):
+            image, target = example(element if len(element) > 1 else element[0])
             return resize(image, size), _targets(target, negative)
 
-    dataset = dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.map(
+        prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+    if training and randaugment:
+        layer = keras.layers.RandAugment(
+            value_range=(0, 255),
+            num_ops=RANDAUGMENT_NUM_OPS,
+            factor=randaugment_magnitude,
+            seed=augment_seed,
+        )
+
+        def rand_augment(image, target):
+            image = layer(image, training=True)
+            return tf.clip_by_value(image, 0.0, 255.0), target
+
+        # Sequential on purpose: see the docstring.
+        dataset = dataset.map(rand_augment, num_parallel_calls=None)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
@@ -219,4 +281,26 @@ def _check_arguments(
         raise ValueError(
             f"`unknown_as` must be one of {UNKNOWN_AS}. "
             f"Received: unknown_as={unknown_as!r}"
+        )
+
+
+def _check_augment_arguments(
+    randaugment_magnitude: object, input_context: object
+) -> None:
+    """Validates the RandAugment and distribution arguments of `build_dataset`."""
+    if (
+        isinstance(randaugment_magnitude, bool)
+        or not isinstance(randaugment_magnitude, int | float)
+        or not 0.0 <= randaugment_magnitude <= 1.0
+    ):
+        raise ValueError(
+            "`randaugment_magnitude` must be a number in [0, 1]. "
+            f"Received: randaugment_magnitude={randaugment_magnitude!r}"
+        )
+    if input_context is not None and not isinstance(
+        input_context, tf.distribute.InputContext
+    ):
+        raise ValueError(
+            "`input_context` must be a tf.distribute.InputContext or None. "
+            f"Received: input_context={input_context!r}"
         )

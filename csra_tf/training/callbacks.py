@@ -6,6 +6,12 @@ import os
 
 import keras
 
+from csra_tf.training.checkpoints import (
+    BestCheckpoint,
+    ResumableBackup,
+    StopOnNonFiniteLoss,
+)
+
 BEST_CHECKPOINT = os.path.join("checkpoints", "best.keras")
 BACKUP_DIR = "backup"
 TENSORBOARD_DIR = "tensorboard"
@@ -22,20 +28,14 @@ def create_callbacks(
         monitor: the validation metric whose maximum selects the best checkpoint.
 
     Returns:
-        BackupAndRestore (resumes an interrupted run), ModelCheckpoint of the best
-        `monitor` to `checkpoints/best.keras`, TensorBoard, CSVLogger (appending
-        on resume) and TerminateOnNaN.
+        `ResumableBackup` (crash-safe resume point in `backup/`, first in the
+        list), `BestCheckpoint` of the best `monitor` (`checkpoints/best.keras`),
+        TensorBoard, CSVLogger (appending on resume) and `StopOnNonFiniteLoss`.
     """
-    os.makedirs(os.path.join(workdir, os.path.dirname(BEST_CHECKPOINT)), exist_ok=True)
     return [
-        keras.callbacks.BackupAndRestore(os.path.join(workdir, BACKUP_DIR)),
-        keras.callbacks.ModelCheckpoint(
-            os.path.join(workdir, BEST_CHECKPOINT),
-            monitor=monitor,
-            mode="max",
-            save_best_only=True,
-        ),
+        ResumableBackup(os.path.join(workdir, BACKUP_DIR)),
+        BestCheckpoint(os.path.join(workdir, BEST_CHECKPOINT), monitor=monitor),
         keras.callbacks.TensorBoard(os.path.join(workdir, TENSORBOARD_DIR)),
         keras.callbacks.CSVLogger(os.path.join(workdir, HISTORY_CSV), append=True),
-        keras.callbacks.TerminateOnNaN(),
+        StopOnNonFiniteLoss(),
     ]

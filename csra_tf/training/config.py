@@ -6,6 +6,9 @@ import dataclasses
 import json
 import os
 
+from csra_tf.data.catalog import NAMED_DATASETS
+from csra_tf.data.records import ON_BAD_RECORD
+
 SCHEDULES = ("step", "cosine")
 UNKNOWN_AS = ("ignore", "negative")
 
@@ -16,8 +19,10 @@ class TrainConfig:
 
     Args:
         workdir: folder that receives everything the run makes.
-        dataset: `"shapes"` (embedded) or a manifest file (JSON lines / CSV).
-        data_dir: where datasets live; "" means `<workdir>/data` for shapes.
+        dataset: `"shapes"` (embedded), `"voc2007"`, `"voc2012"`, `"coco2014"`,
+            `"wider"`, or a manifest file (JSON lines / CSV).
+        data_dir: where datasets live: "" means `<workdir>/data` for shapes and
+            TFDS's default folder for voc/coco; the WIDER-Attribute root for wider.
         val_dataset: validation manifest (required when `dataset` is a manifest).
         image_root: folder that relative image paths of manifests resolve against
             ("" means each manifest's own folder).
@@ -45,7 +50,14 @@ class TrainConfig:
         decay_rate: step-decay factor.
         unknown_as: `"ignore"` masks unknown (-1) labels in the loss,
             `"negative"` trains on them as absent.
+        on_bad_record: `"error"` fails before training on a bad record (naming
+            file, line and reason); `"skip"` drops and counts them.
+        randaugment: add RandAugment (2 ops) to training augmentation.
+        randaugment_magnitude: RandAugment strength in [0, 1].
         seed: seed for initialisation, shuffling and augmentation.
+        mixed_precision: compute in bfloat16 (CPU) or float16 with loss scaling
+            (GPU); variables and CSRA scores stay float32.
+        jit_compile: compile the train and eval steps with XLA.
     """
 
     workdir: str
@@ -76,13 +88,28 @@ class TrainConfig:
     decay_epochs: float = 4.0
     decay_rate: float = 0.1
     unknown_as: str = "ignore"
+    on_bad_record: str = "error"
+    randaugment: bool = False
+    randaugment_magnitude: float = 0.5
     seed: int = 0
+    mixed_precision: bool = False
+    jit_compile: bool = False
 
     def __post_init__(self):
         checks = [
             (bool(self.workdir), "workdir", "a non-empty path"),
             (self.lr_schedule in SCHEDULES, "lr_schedule", f"one of {SCHEDULES}"),
             (self.unknown_as in UNKNOWN_AS, "unknown_as", f"one of {UNKNOWN_AS}"),
+            (
+                self.on_bad_record in ON_BAD_RECORD,
+                "on_bad_record",
+                f"one of {ON_BAD_RECORD}",
+            ),
+            (
+                0.0 <= self.randaugment_magnitude <= 1.0,
+                "randaugment_magnitude",
+                "in [0, 1]",
+            ),
             (self.batch_size >= 1, "batch_size", ">= 1"),
             (self.epochs >= 1, "epochs", ">= 1"),
             (
@@ -107,7 +134,7 @@ class TrainConfig:
                 raise ValueError(
                     f"`{name}` must be {expected}. Received: {name}={value}"
                 )
-        if self.dataset != "shapes" and not self.val_dataset:
+        if self.dataset not in NAMED_DATASETS and not self.val_dataset:
             raise ValueError(
                 "A manifest dataset needs a validation manifest (`val_dataset`). "
                 f"Received: dataset={self.dataset}, val_dataset=''"

@@ -15,21 +15,17 @@ def load_sources(config: TrainConfig) -> tuple[data.Source, data.Source]:
     Returns:
         Two `csra_tf.data.Source`s with the same class names.
     """
-    if config.dataset == "shapes":
-        kwargs = dict(
-            image_size=config.shapes_image_size,
-            num_train=config.num_train,
-            num_val=config.num_val,
-            seed=config.seed,
-        )
-        data_dir = config.resolved_data_dir()
-        return (
-            data.shapes(data_dir, split="train", **kwargs),
-            data.shapes(data_dir, split="val", **kwargs),
-        )
-    image_root = config.image_root or None
-    train = data.manifest(config.dataset, image_root=image_root)
-    val = data.manifest(
-        config.val_dataset, image_root=image_root, class_names=train.class_names
+    data_dir = (
+        config.resolved_data_dir() if config.dataset == "shapes" else config.data_dir
     )
-    return train, val
+    return data.train_val_sources(
+        config.dataset,
+        data_dir=data_dir or None,
+        val_dataset=config.val_dataset or None,
+        image_root=config.image_root or None,
+        on_bad_record=config.on_bad_record,
+        seed=config.seed,
+        shapes_image_size=config.shapes_image_size,
+        shapes_num_train=config.num_train,
+        shapes_num_val=config.num_val,
+    )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from csra_tf.training.checkpoints import atomic_write_json
 
 TABLE_COLUMNS = ("mAP", "CP", "CR", "CF1", "OP", "OR", "OF1")
 
@@ -54,16 +55,18 @@ def metrics_to_json(metrics: dict, class_names: list[str]) -> dict:
     return out
 
 
-def write_metrics(path: str, metrics: dict, class_names: list[str]) -> None:
-    """Writes `metrics_to_json(metrics, class_names)` to `path`.
+def write_metrics(
+    path: str, metrics: dict, class_names: list[str], extra: dict | None = None
+) -> None:
+    """Writes `metrics_to_json(metrics, class_names)` (+ `extra` keys) to `path`.
 
     Args:
         path: output JSON file.
         metrics: the dict returned by `csra_tf.metrics.evaluate`.
         class_names: names for the per-class AP.
+        extra: more JSON-ready entries, e.g. counts of skipped bad records.
     """
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(metrics_to_json(metrics, class_names), f, indent=2)
+    atomic_write_json(path, {**metrics_to_json(metrics, class_names), **(extra or {})})
 
 
 def format_table(metrics: dict) -> str:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-import json
+import contextlib
 import math
 import os
 
 import keras
+import tensorflow as tf
 from absl import logging
 
-from csra_tf.data import build_dataset
+from csra_tf.data import build_dataset, save_class_names
 from csra_tf.metrics import MeanAveragePrecision, evaluate
 from csra_tf.models import HEAD_LAYER_NAME, build_classifier
 from csra_tf.training.callbacks import create_callbacks
+from csra_tf.training.checkpoints import (
+    ResumableBackup,
+    atomic_save_model,
+)
 from csra_tf.training.config import TrainConfig
 from csra_tf.training.data_sources import load_sources
 from csra_tf.training.eval_lib import predict_probabilities, write_metrics
@@ -63,6 +68,29 @@ def create_optimizer(config: TrainConfig, steps_per_epoch: int) -> MultiRateSGD:
     )
 
 
+@contextlib.contextmanager
+def dtype_policy(mixed_precision: bool):
+    """Sets Keras's global dtype policy for the block, then restores it.
+
+    Args:
+        mixed_precision: use `mixed_float16` on GPU (Keras adds loss scaling) or
+            `mixed_bfloat16` on CPU; False keeps `float32`.
+
+    Yields:
+        The policy name in force.
+    """
+    previous = keras.config.dtype_policy()
+    if mixed_precision:
+        gpus = tf.config.list_logical_devices("GPU")
+        keras.config.set_dtype_policy("mixed_float16" if gpus else "mixed_bfloat16")
+    else:
+        keras.config.set_dtype_policy("float32")
+    try:
+        yield keras.config.dtype_policy().name
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
 def _check_resumable(config: TrainConfig, path: str) -> None:
     if not os.path.exists(path):
         return
@@ -103,19 +131,27 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> dict:
 
     train_source, val_source = load_sources(config)
     class_names = list(train_source.class_names)
-    with open(os.path.join(config.workdir, CLASSES_FILE), "w", encoding="utf-8") as f:
-        json.dump(class_names, f, indent=2)
+    save_class_names(os.path.join(config.workdir, CLASSES_FILE), class_names)
+    bad_records = {
+        "train": dict(train_source.bad_records),
+        "val": dict(val_source.bad_records),
+    }
+    for split, counts in bad_records.items():
+        if counts:
+            logging.warning("Skipped bad %s records: %s", split, counts)
 
     train_data = build_dataset(
-        train_source.dataset,
+        train_source,
         image_size=config.image_size,
         batch_size=config.batch_size,
         training=True,
         seed=config.seed,
         unknown_as=config.unknown_as,
+        randaugment=config.randaugment,
+        randaugment_magnitude=config.randaugment_magnitude,
     )
     val_data = build_dataset(
-        val_source.dataset,
+        val_source,
         image_size=config.image_size,
         batch_size=config.batch_size,
         training=False,
@@ -130,8 +166,15 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> dict:
         steps_per_epoch = math.ceil(train_source.num_examples / config.batch_size)
     train_data = train_data.repeat()
 
+    # The exact mAP metric keeps every score of the epoch; under XLA its buffers
+    # need a fixed size: the larger of one training epoch and the validation set.
+    metric_capacity = (
+        max(steps_per_epoch * config.batch_size, val_source.num_examples or 0)
+        if config.jit_compile
+        else None
+    )
     strategy = create_strategy()
-    with strategy.scope():
+    with strategy.scope(), dtype_policy(config.mixed_precision):
         model = build_classifier(
             config.backbone,
             num_classes=len(class_names),
@@ -146,24 +189,34 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> dict:
         model.compile(
             optimizer=create_optimizer(config, steps_per_epoch),
             loss=MaskedBinaryCrossentropy(),
-            metrics=[MeanAveragePrecision(num_classes=len(class_names))],
-            # The exact mAP metric keeps a growing buffer, which XLA cannot compile.
-            jit_compile=False,
+            metrics=[
+                MeanAveragePrecision(
+                    num_classes=len(class_names), capacity=metric_capacity
+                )
+            ],
+            jit_compile=config.jit_compile,
         )
+    callbacks = create_callbacks(config.workdir)
     model.fit(
         train_data,
         epochs=config.epochs,
         steps_per_epoch=steps_per_epoch,
         validation_data=val_data,
-        callbacks=create_callbacks(config.workdir),
+        callbacks=callbacks,
         verbose=verbose,
     )
-    model.save(os.path.join(config.workdir, MODEL_FILE))
+    atomic_save_model(model, os.path.join(config.workdir, MODEL_FILE))
+    next(c for c in callbacks if isinstance(c, ResumableBackup)).mark_completed()
 
     logging.info(
         "Evaluating the final model on %s validation images.", val_source.num_examples
     )
     probs, targets = predict_probabilities(model, val_data)
     metrics = evaluate(probs, targets)
-    write_metrics(os.path.join(config.workdir, METRICS_FILE), metrics, class_names)
+    write_metrics(
+        os.path.join(config.workdir, METRICS_FILE),
+        metrics,
+        class_names,
+        extra={"bad_records": bad_records},
+    )
     return metrics

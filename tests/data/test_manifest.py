@@ -145,36 +145,97 @@ def test_decodes_every_format_to_rgb(tmp_path, name, mode, fmt):
 
 
 _OK = json.dumps({"image": "img/0.png", "labels": ["a"]})
+_OK_1 = json.dumps({"image": "img/1.png", "labels": ["a"]})
 _VECTOR = json.dumps({"image": "img/0.png", "target": [1, 0]})
-# case: (manifest lines, the bad line's number)
+_VECTOR_1 = json.dumps({"image": "img/1.png", "target": [1, 0]})
+# case: (manifest lines, the bad line's number, its reason)
 _BAD_CASES = {
-    "missing_file": ([_OK, json.dumps({"image": "no.png", "labels": []})], 2),
+    "missing_file": (
+        [_OK, json.dumps({"image": "no.png", "labels": []})],
+        2,
+        "missing_file",
+    ),
     "unknown_label": (
-        [_OK, _OK, json.dumps({"image": "img/0.png", "labels": ["z"]})],
+        [_OK, _OK_1, json.dumps({"image": "img/2.png", "labels": ["z"]})],
         3,
+        "unknown_label",
+    ),
+    "index_out_of_range": (
+        [_OK, json.dumps({"image": "img/1.png", "labels": [0, 1]})],
+        2,
+        "label_out_of_range",
+    ),
+    "negative_index": (
+        [json.dumps({"image": "img/1.png", "labels": [-1]})],
+        1,
+        "label_out_of_range",
     ),
     "wrong_length": (
-        [_VECTOR, _VECTOR, json.dumps({"image": "img/0.png", "target": [1]})],
+        [_VECTOR, _VECTOR_1, json.dumps({"image": "img/2.png", "target": [1]})],
         3,
+        "wrong_length",
     ),
-    "bad_value": ([json.dumps({"image": "img/0.png", "target": [1, 2]})], 1),
-    "bool_value": ([json.dumps({"image": "img/0.png", "target": [True, 0]})], 1),
-    "malformed_json": ([_OK, '{"image": "img/0.png", "labels": ['], 2),
-    "not_an_object": (["[1, 2]"], 1),
-    "no_image": ([_OK, json.dumps({"labels": ["a"]})], 2),
-    "unlabelled": ([json.dumps({"image": "img/0.png"})], 1),
-    "labels_not_list": ([json.dumps({"image": "img/0.png", "labels": "a"})], 1),
-    "not_an_image": ([_OK, json.dumps({"image": "m.jsonl", "labels": ["a"]})], 2),
+    "bad_value": (
+        [json.dumps({"image": "img/0.png", "target": [1, 2]})],
+        1,
+        "bad_value",
+    ),
+    "bool_value": (
+        [json.dumps({"image": "img/0.png", "target": [True, 0]})],
+        1,
+        "bad_value",
+    ),
+    "malformed_json": ([_OK, '{"image": "img/0.png", "labels": ['], 2, "malformed"),
+    "not_an_object": (["[1, 2]"], 1, "malformed"),
+    "no_image": ([_OK, json.dumps({"labels": ["a"]})], 2, "malformed"),
+    "unlabelled": ([json.dumps({"image": "img/0.png"})], 1, "unlabelled"),
+    "labels_not_list": (
+        [json.dumps({"image": "img/0.png", "labels": "a"})],
+        1,
+        "malformed",
+    ),
+    "mixed_names_and_indices": (
+        [json.dumps({"image": "img/0.png", "labels": ["a", 0]})],
+        1,
+        "malformed",
+    ),
+    "not_an_image": (
+        [_OK, json.dumps({"image": "m.jsonl", "labels": ["a"]})],
+        2,
+        "unreadable_image",
+    ),
+    "duplicate": ([_OK, _OK_1, _OK], 3, "duplicate"),
 }
 
 
 @pytest.mark.parametrize("case", sorted(_BAD_CASES))
-def test_bad_record_error_names_file_and_line(tmp_path, images, case):
-    lines, bad_line = _BAD_CASES[case]
+def test_bad_record_error_names_file_line_and_reason(tmp_path, images, case):
+    lines, bad_line, reason = _BAD_CASES[case]
     _write_lines(tmp_path / "m.jsonl", lines)
-    class_names = None if case in ("wrong_length", "bad_value") else ["a"]
-    with pytest.raises(ValueError, match=rf"m\.jsonl[\s\S]*line {bad_line}:"):
+    class_names = None if case in ("wrong_length", "bad_value", "bool_value") else ["a"]
+    with pytest.raises(
+        ValueError,
+        match=rf"m\.jsonl[\s\S]*1 bad record[\s\S]*line {bad_line}: {reason}:",
+    ):
         manifest(tmp_path / "m.jsonl", class_names=class_names)
+
+
+@pytest.mark.parametrize("case", sorted(_BAD_CASES))
+def test_bad_record_skipped_and_counted(tmp_path, images, case):
+    lines, bad_line, reason = _BAD_CASES[case]
+    _write_lines(tmp_path / "m.jsonl", lines)
+    class_names = None if case in ("wrong_length", "bad_value", "bool_value") else ["a"]
+    if len(lines) == 1:  # nothing would be left: still an error
+        with pytest.raises(ValueError, match="No usable record"):
+            manifest(
+                tmp_path / "m.jsonl", class_names=class_names, on_bad_record="skip"
+            )
+        return
+    source = manifest(
+        tmp_path / "m.jsonl", class_names=class_names, on_bad_record="skip"
+    )
+    assert source.bad_records == {reason: 1}
+    assert source.num_examples == len(lines) - 1 == len(_examples(source))
 
 
 def test_bad_csv_row_and_header(tmp_path, images):
@@ -266,3 +327,114 @@ def test_load_boxes(tmp_path, images):
     )
     assert load_boxes(tmp_path / "manifest.jsonl") == [[box], []]
     assert load_boxes(tmp_path) == [[box], []]
+
+
+def _broken_images(tmp_path):
+    """A zero-byte file, a truncated JPEG, a corrupted JPEG and a text file."""
+    data_path = tmp_path / "img/good.jpg"
+    _save(str(data_path), _rgb(48, 64, 5), "JPEG")
+    data = data_path.read_bytes()
+    (tmp_path / "img/empty.jpg").write_bytes(b"")
+    (tmp_path / "img/truncated.jpg").write_bytes(data[: len(data) // 2])
+    corrupted = bytearray(data)
+    for k in range(len(data) // 3, len(data) - 2, 97):
+        corrupted[k] = (corrupted[k] + 77) % 256
+    (tmp_path / "img/corrupted.jpg").write_bytes(bytes(corrupted))
+    (tmp_path / "img/text.png").write_text("not an image")
+    return {
+        "img/empty.jpg": "empty_file",
+        "img/truncated.jpg": "unreadable_image",
+        "img/corrupted.jpg": "unreadable_image",
+        "img/text.png": "unreadable_image",
+    }
+
+
+def test_broken_image_files_are_bad_records(tmp_path, images):
+    broken = _broken_images(tmp_path)
+    names = ["img/0.png", *broken, "img/good.jpg"]
+    write_manifest(tmp_path / "m.jsonl", [{"image": n, "labels": ["a"]} for n in names])
+    with pytest.raises(ValueError) as error:
+        manifest(tmp_path / "m.jsonl")
+    message = str(error.value)
+    assert "4 bad record(s)" in message
+    for line, reason in enumerate(broken.values(), start=2):
+        assert f"line {line}: {reason}:" in message
+    source = manifest(tmp_path / "m.jsonl", on_bad_record="skip")
+    assert source.bad_records == {"empty_file": 1, "unreadable_image": 3}
+    assert source.num_examples == 2 == len(_examples(source))
+
+
+def test_error_lists_ten_and_counts_the_rest(tmp_path, images):
+    lines = [json.dumps({"image": f"gone{i}.png", "labels": ["a"]}) for i in range(13)]
+    _write_lines(tmp_path / "m.jsonl", [_OK, *lines])
+    with pytest.raises(ValueError) as error:
+        manifest(tmp_path / "m.jsonl")
+    message = str(error.value)
+    assert "13 bad record(s)" in message and "... and 3 more" in message
+    assert "line 11: missing_file" in message and "line 12:" not in message
+    assert "on_bad_record='skip'" in message
+
+
+def test_skip_keeps_the_good_records_in_order(tmp_path, images):
+    _write_lines(
+        tmp_path / "m.jsonl",
+        [
+            json.dumps({"image": "img/2.png", "labels": ["b"]}),
+            json.dumps({"image": "gone.png", "labels": ["a"]}),
+            json.dumps({"image": "img/0.png", "labels": ["a", "b"]}),
+            json.dumps({"image": "img/2.png", "labels": ["a"]}),
+        ],
+    )
+    source = manifest(tmp_path / "m.jsonl", on_bad_record="skip")
+    assert source.bad_records == {"duplicate": 1, "missing_file": 1}
+    examples = _examples(source)
+    np.testing.assert_array_equal(examples[0][0], images["img/2.png"])
+    np.testing.assert_array_equal(examples[1][0], images["img/0.png"])
+    np.testing.assert_array_equal([t for _, t in examples], [[0, 1], [1, 1]])
+
+
+def test_label_indices(tmp_path, images):
+    _write_lines(
+        tmp_path / "m.jsonl",
+        [
+            json.dumps({"image": "img/0.png", "labels": [2, 0]}),
+            json.dumps({"image": "img/1.png", "labels": []}),
+        ],
+    )
+    source = manifest(tmp_path / "m.jsonl")
+    assert source.class_names == ["class_0", "class_1", "class_2"]
+    np.testing.assert_array_equal(
+        [t for _, t in _examples(source)], [[1, 0, 1], [0] * 3]
+    )
+    named = manifest(tmp_path / "m.jsonl", class_names=["x", "y", "z", "w"])
+    np.testing.assert_array_equal(_examples(named)[0][1], [1, 0, 1, 0])
+
+
+def test_empty_manifest_is_an_error_even_when_skipping(tmp_path):
+    _write_lines(tmp_path / "m.jsonl", [""])
+    with pytest.raises(ValueError, match="no records"):
+        manifest(tmp_path / "m.jsonl", on_bad_record="skip")
+
+
+def test_progress_bar(tmp_path, images, capfd):
+    write_manifest(tmp_path / "m.jsonl", [{"image": "img/0.png", "labels": ["a"]}])
+    manifest(tmp_path / "m.jsonl", progress=False)
+    assert "Checking" not in capfd.readouterr().err
+    manifest(tmp_path / "m.jsonl", progress=True)
+    assert "Checking m.jsonl" in capfd.readouterr().err
+
+
+def test_source_keeps_undecoded_records(tmp_path, images):
+    write_manifest(tmp_path / "m.jsonl", [{"image": "img/1.png", "labels": ["a"]}])
+    source = manifest(tmp_path / "m.jsonl")
+    path, target = next(iter(source.records))
+    assert path.numpy().decode().endswith(os.path.join("img", "1.png"))
+    image, decoded_target = source.decode_fn(path, target)
+    np.testing.assert_array_equal(image.numpy(), images["img/1.png"])
+    np.testing.assert_array_equal(decoded_target, [1])
+
+
+def test_invalid_on_bad_record(tmp_path, images):
+    write_manifest(tmp_path / "m.jsonl", [{"image": "img/0.png", "labels": ["a"]}])
+    with pytest.raises(ValueError, match="Received: on_bad_record='ignore'"):
+        manifest(tmp_path / "m.jsonl", on_bad_record="ignore")

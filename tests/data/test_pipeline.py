@@ -134,3 +134,152 @@ def test_invalid_arguments(kwargs, match):
     arguments.update(kwargs)
     with pytest.raises(ValueError, match=match):
         build_dataset(**arguments)
+
+
+def _identities(images):
+    return np.rint(images[..., 2].mean(axis=(1, 2)) / 4).astype(int)
+
+
+def test_randaugment_is_seeded_and_changes_images():
+    dataset, _, _ = _source_dataset()
+
+    def first(seed, randaugment=True):
+        batches = build_dataset(
+            dataset, 32, 8, training=True, seed=seed, randaugment=randaugment
+        )
+        images, targets = next(iter(batches))
+        return images.numpy(), targets.numpy()
+
+    images, targets = first(1)
+    assert images.shape == (8, 32, 32, 3) and images.dtype == np.float32
+    assert images.min() >= 0.0 and images.max() <= 255.0
+    np.testing.assert_array_equal(images, first(1)[0])
+    plain, plain_targets = first(1, randaugment=False)
+    np.testing.assert_array_equal(targets, plain_targets)  # same shuffle
+    assert not np.array_equal(images, plain)
+    assert not np.array_equal(images, first(2)[0])
+
+
+def test_randaugment_strength_and_eval_is_untouched():
+    dataset, _, _ = _source_dataset()
+    plain = _collect(build_dataset(dataset, 32, 8, training=False))[0]
+    augmented = build_dataset(dataset, 32, 8, training=False, randaugment=True)
+    np.testing.assert_array_equal(_collect(augmented)[0], plain)
+
+    def change(magnitude):
+        kwargs = dict(training=True, seed=4, drop_remainder=False)
+        base = _collect(build_dataset(dataset, 32, 40, **kwargs))[0]
+        out = _collect(
+            build_dataset(
+                dataset,
+                32,
+                40,
+                randaugment=True,
+                randaugment_magnitude=magnitude,
+                **kwargs,
+            )
+        )[0]
+        return np.abs(out - base).mean()
+
+    assert change(0.9) > change(0.1) > 0.0
+
+
+def _contexts(num_pipelines):
+    return [
+        tf.distribute.InputContext(
+            num_input_pipelines=num_pipelines,
+            input_pipeline_id=i,
+            num_replicas_in_sync=num_pipelines,
+        )
+        for i in range(num_pipelines)
+    ]
+
+
+def test_input_context_shards_and_uses_per_replica_batches():
+    dataset, _, targets = _source_dataset()
+    seen = []
+    for context in _contexts(2):
+        batches = build_dataset(dataset, 16, 8, training=False, input_context=context)
+        assert batches.element_spec[0].shape.as_list() == [None, 16, 16, 3]
+        images, out_targets = _collect(batches)
+        assert next(iter(batches))[0].shape[0] == 4  # global 8 over 2 replicas
+        identity = _identities(images)
+        np.testing.assert_array_equal(
+            identity, np.arange(context.input_pipeline_id, NUM, 2)
+        )
+        np.testing.assert_array_equal(out_targets, targets[identity])
+        seen.append(identity)
+    assert sorted(np.concatenate(seen)) == list(range(NUM))
+
+
+def test_input_context_training_covers_each_example_once():
+    dataset, _, targets = _source_dataset()
+    seen = []
+    for context in _contexts(2):
+        batches = build_dataset(
+            dataset, 32, 8, training=True, input_context=context, drop_remainder=False
+        )
+        images, out_targets = _collect(batches)
+        identity = _identities(images)
+        np.testing.assert_array_equal(out_targets, targets[identity])
+        seen.append(identity)
+    assert sorted(np.concatenate(seen)) == list(range(NUM))
+    with pytest.raises(ValueError):  # 9 is not divisible over 2 replicas
+        build_dataset(dataset, 32, 9, training=True, input_context=_contexts(2)[0])
+
+
+def _records_source():
+    """A Source whose records are indices, decoded by looking images up."""
+    dataset, images, targets = _source_dataset()
+    image_table = tf.constant(images)
+
+    def decode_fn(index, target):
+        return tf.gather(image_table, index), target
+
+    records = tf.data.Dataset.from_tensor_slices((np.arange(NUM), targets))
+    source = Source.from_records(records, decode_fn, list("abcde"), NUM)
+    return source, dataset, targets
+
+
+def test_source_records_give_the_same_examples():
+    source, dataset, targets = _records_source()
+    assert source.records is not None and source.bad_records == {}
+    from_records = _collect(build_dataset(source, 24, 16, training=False))
+    from_dataset = _collect(build_dataset(dataset, 24, 16, training=False))
+    np.testing.assert_array_equal(from_records[0], from_dataset[0])
+    np.testing.assert_array_equal(from_records[1], from_dataset[1])
+
+    train = build_dataset(source, 32, 8, training=True, seed=5, drop_remainder=False)
+    images, out_targets = _collect(train)
+    identity = _identities(images)
+    assert sorted(identity) == list(range(NUM)) and list(identity) != list(range(NUM))
+    np.testing.assert_array_equal(out_targets, targets[identity])
+    np.testing.assert_array_equal(
+        images,
+        _collect(
+            build_dataset(source, 32, 8, training=True, seed=5, drop_remainder=False)
+        )[0],
+    )
+
+    shard = build_dataset(source, 16, 4, training=False, input_context=_contexts(2)[1])
+    np.testing.assert_array_equal(_identities(_collect(shard)[0]), np.arange(1, NUM, 2))
+
+
+def test_source_needs_records_and_decode_fn_together():
+    source, _, _ = _records_source()
+    with pytest.raises(ValueError, match="Received: records="):
+        Source(source.dataset, ["a"], 1, records=source.records)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"randaugment_magnitude": 1.5}, "Received: randaugment_magnitude=1.5"),
+        ({"randaugment_magnitude": True}, "Received: randaugment_magnitude=True"),
+        ({"input_context": "worker-0"}, "Received: input_context='worker-0'"),
+    ],
+)
+def test_invalid_augment_arguments(kwargs, match):
+    dataset, _, _ = _source_dataset()
+    with pytest.raises(ValueError, match=match):
+        build_dataset(dataset, 32, 8, training=True, **kwargs)

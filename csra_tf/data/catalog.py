@@ -1,0 +1,140 @@
+"""Datasets by name: the training and evaluation sources of each benchmark.
+
+`train_val_sources("voc2007", ...)` returns the (train, evaluation) pair the
+paper uses for that benchmark; any other name is taken as a manifest path.
+"""
+
+from __future__ import annotations
+
+import os
+
+from csra_tf.data.manifest import manifest
+from csra_tf.data.records import check_on_bad_record
+from csra_tf.data.shapes import shapes
+from csra_tf.data.source import Source
+from csra_tf.data.tfds_sources import coco, voc
+from csra_tf.data.wider import wider
+
+# Datasets known by name; anything else is a manifest path.
+NAMED_DATASETS = ("shapes", "voc2007", "voc2012", "coco2014", "wider")
+# TFDS (name, train split, evaluation split) of the TFDS benchmarks: VOC2007
+# trains on trainval and tests on test; VOC2012's test labels are not public,
+# so it evaluates on val; COCO2014 trains on train2014, tests on val2014.
+TFDS_SPLITS = {
+    "voc2007": (2007, "train+validation", "test"),
+    "voc2012": (2012, "train", "validation"),
+    "coco2014": (None, "train", "validation"),
+}
+# The official WIDER-Attribute files, and where they are looked for.
+WIDER_TRAIN_FILE = "wider_attribute_trainval.json"
+WIDER_EVAL_FILE = "wider_attribute_test.json"
+_WIDER_ANNOTATION_DIRS = ("", "Annotations", "Anno", "wider_attribute_annotation")
+
+
+def train_val_sources(
+    dataset: str,
+    data_dir: str | os.PathLike | None = None,
+    val_dataset: str | os.PathLike | None = None,
+    image_root: str | os.PathLike | None = None,
+    on_bad_record: str = "error",
+    seed: int = 0,
+    shapes_image_size: int = 64,
+    shapes_num_train: int = 6000,
+    shapes_num_val: int = 2000,
+    progress: bool = True,
+) -> tuple[Source, Source]:
+    """Returns the (training, evaluation) sources of a dataset.
+
+    - `"shapes"`: the embedded dataset, generated in `data_dir` if needed.
+    - `"voc2007"`: TFDS voc/2007 trainval / test. `"voc2012"`: voc/2012 train /
+      val. `"coco2014"`: TFDS coco/2014 train / val. `data_dir` is the TFDS
+      data folder (None: TFDS's default).
+    - `"wider"`: WIDER-Attribute trainval / test, from the official files in
+      `data_dir` (or its `Annotations/` or `Anno/` folder), with images under
+      `image_root` (default `data_dir/Image`).
+    - Anything else: a manifest file, evaluated on the manifest `val_dataset`
+      with the training manifest's class names.
+
+    Args:
+        dataset: One of `NAMED_DATASETS`, or a manifest path.
+        data_dir: The data folder (see above).
+        val_dataset: The evaluation manifest, for a manifest `dataset`.
+        image_root: The root of relative image paths (manifests; WIDER images).
+        on_bad_record: `"error"` or `"skip"`, for manifests and WIDER.
+        seed: The seed of the shapes dataset.
+        shapes_image_size: The side of the shapes images.
+        shapes_num_train: The number of shapes training images.
+        shapes_num_val: The number of shapes evaluation images.
+        progress: Whether to show progress bars while generating or checking.
+
+    Returns:
+        The training and the evaluation `Source`, with the same class names.
+
+    Raises:
+        ValueError: If the dataset needs an argument that is missing, such as
+            `val_dataset` for a manifest or `data_dir` for shapes and WIDER.
+
+    Example:
+
+    >>> train, val = train_val_sources("voc2007")  # doctest: +SKIP
+    >>> train, val = train_val_sources(  # doctest: +SKIP
+    ...     "data/train.jsonl", val_dataset="data/val.jsonl", on_bad_record="skip"
+    ... )
+    """
+    check_on_bad_record(on_bad_record)
+    if not isinstance(dataset, str | os.PathLike) or not os.fspath(dataset):
+        raise ValueError(
+            f"`dataset` must be one of {NAMED_DATASETS} or a manifest path. "
+            f"Received: dataset={dataset!r}"
+        )
+    dataset = os.fspath(dataset)
+    if dataset == "shapes":
+        _require(data_dir, "data_dir", dataset)
+        kwargs = dict(
+            image_size=shapes_image_size,
+            num_train=shapes_num_train,
+            num_val=shapes_num_val,
+            seed=seed,
+            progress=progress,
+        )
+        return shapes(data_dir, "train", **kwargs), shapes(data_dir, "val", **kwargs)
+    if dataset in TFDS_SPLITS:
+        year, train_split, eval_split = TFDS_SPLITS[dataset]
+        if year is None:
+            return coco(train_split, data_dir), coco(eval_split, data_dir)
+        return voc(year, train_split, data_dir), voc(year, eval_split, data_dir)
+    if dataset == "wider":
+        _require(data_dir, "data_dir", dataset)
+        root = image_root or os.path.join(os.fspath(data_dir), "Image")
+        kwargs = dict(on_bad_record=on_bad_record, progress=progress)
+        return (
+            wider(_wider_file(data_dir, WIDER_TRAIN_FILE), root, **kwargs),
+            wider(_wider_file(data_dir, WIDER_EVAL_FILE), root, **kwargs),
+        )
+    _require(val_dataset, "val_dataset", dataset)
+    kwargs = dict(image_root=image_root, on_bad_record=on_bad_record, progress=progress)
+    train = manifest(dataset, **kwargs)
+    val = manifest(val_dataset, class_names=train.class_names, **kwargs)
+    return train, val
+
+
+def _require(value: object, name: str, dataset: str) -> None:
+    if not value:
+        raise ValueError(
+            f"Dataset {dataset!r} needs `{name}`. Received: {name}={value!r}"
+        )
+
+
+def _wider_file(data_dir: str | os.PathLike, name: str) -> str:
+    """Finds an official WIDER-Attribute annotation file under `data_dir`."""
+    candidates = [
+        os.path.join(os.fspath(data_dir), folder, name)
+        for folder in _WIDER_ANNOTATION_DIRS
+    ]
+    for candidate in candidates:
+        if os.path.isfile(candidate):
+            return candidate
+    raise ValueError(
+        f"WIDER-Attribute file {name} not found; looked for: {candidates}. "
+        f"Received: data_dir={os.fspath(data_dir)!r}"
+    )

@@ -1,0 +1,186 @@
+"""PASCAL VOC and MS-COCO through TensorFlow Datasets.
+
+The datasets are read with `tfds.load` from `data_dir` (TFDS's default folder
+when None), prepared there first if they are not, as TFDS does. Examples come
+in the order of the prepared files (`shuffle_files=False`).
+"""
+
+from __future__ import annotations
+
+import os
+
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from csra_tf.data.source import Source
+
+VOC_YEARS = (2007, 2012)
+VOC_NUM_CLASSES = 20
+COCO_NUM_CLASSES = 80
+
+
+def voc(
+    year: int | str,
+    split: str,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = True,
+) -> Source:
+    """Loads PASCAL VOC ("voc/2007" or "voc/2012" in TFDS) as a `Source`.
+
+    Targets follow the VOC classification protocol: `1` where the class has an
+    object not marked difficult, `-1` (unknown) where all of its objects are
+    difficult, `0` otherwise. Objects are matched with their `is_difficult`
+    flags by position; an object without a flag counts as not difficult.
+
+    Args:
+        year: 2007 or 2012.
+        split: A TFDS split: `"train"`, `"validation"`, `"test"` (2007 only has
+            test labels) or an expression such as `"train+validation"`
+            (the paper's VOC2007 trainval).
+        data_dir: The TFDS data folder; None for TFDS's default.
+        download: Whether TFDS may download and prepare the dataset when it is
+            not in `data_dir` yet.
+
+    Returns:
+        A `Source` of `(image uint8 (H, W, 3), target float32 (20,))` pairs with
+        the 20 VOC class names in TFDS order (alphabetical).
+
+    Example:
+
+    >>> train = voc(2007, "train+validation")  # doctest: +SKIP
+    >>> train.class_names[:3]  # doctest: +SKIP
+    ['aeroplane', 'bicycle', 'bird']
+    """
+    year_number = _voc_year(year)
+    dataset, info = _load(f"voc/{year_number}", split, data_dir, download)
+    label_feature = info.features["objects"]["label"]
+    num_classes = label_feature.num_classes
+
+    def to_example(example):
+        objects = example["objects"]
+        return example["image"], _voc_target(
+            objects["label"], objects["is_difficult"], num_classes
+        )
+
+    dataset = dataset.map(
+        to_example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+    return Source(
+        dataset=dataset,
+        class_names=list(label_feature.names),
+        num_examples=_num_examples(info, split, dataset),
+    )
+
+
+def coco(
+    split: str,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = True,
+) -> Source:
+    """Loads MS-COCO 2014 ("coco/2014" in TFDS) as a `Source`.
+
+    A class is present (`1`) when the image has any object of it, crowd
+    annotations (`is_crowd`) included: a crowd region of people still shows
+    people. Every other class is `0`; COCO has no unknown labels.
+
+    Args:
+        split: A TFDS split: `"train"`, `"validation"` (the paper's train2014 /
+            val2014), `"test"`, `"test2015"` (both unlabelled), or an expression.
+        data_dir: The TFDS data folder; None for TFDS's default.
+        download: Whether TFDS may download and prepare the dataset when it is
+            not in `data_dir` yet.
+
+    Returns:
+        A `Source` of `(image uint8 (H, W, 3), target float32 (80,))` pairs with
+        the 80 COCO class names in TFDS order.
+
+    Example:
+
+    >>> val = coco("validation")  # doctest: +SKIP
+    >>> val.num_classes  # doctest: +SKIP
+    80
+    """
+    dataset, info = _load("coco/2014", split, data_dir, download)
+    label_feature = info.features["objects"]["label"]
+    num_classes = label_feature.num_classes
+
+    def to_example(example):
+        return example["image"], _presence(example["objects"]["label"], num_classes)
+
+    dataset = dataset.map(
+        to_example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+    return Source(
+        dataset=dataset,
+        class_names=list(label_feature.names),
+        num_examples=_num_examples(info, split, dataset),
+    )
+
+
+def _voc_year(year: int | str) -> int:
+    """Validates a VOC year."""
+    try:
+        year_number = int(year)
+    except (TypeError, ValueError):
+        year_number = None
+    if isinstance(year, bool) or year_number not in VOC_YEARS:
+        raise ValueError(f"`year` must be one of {VOC_YEARS}. Received: year={year!r}")
+    return year_number
+
+
+def _load(
+    name: str,
+    split: str,
+    data_dir: str | os.PathLike | None,
+    download: bool,
+) -> tuple[tf.data.Dataset, tfds.core.DatasetInfo]:
+    """Loads a TFDS dataset in file order, with its info."""
+    if not isinstance(split, str) or not split:
+        raise ValueError(
+            f"`split` must be a non-empty string. Received: split={split!r}"
+        )
+    return tfds.load(
+        name,
+        split=split,
+        data_dir=None if data_dir is None else os.fspath(data_dir),
+        download=download,
+        shuffle_files=False,
+        with_info=True,
+    )
+
+
+def _num_examples(
+    info: tfds.core.DatasetInfo, split: str, dataset: tf.data.Dataset
+) -> int | None:
+    """The split's size from the dataset info, else from the dataset."""
+    try:
+        return int(info.splits[split].num_examples)
+    except (KeyError, ValueError, TypeError, AttributeError):
+        cardinality = int(dataset.cardinality())
+        return cardinality if cardinality >= 0 else None
+
+
+def _presence(labels: tf.Tensor, num_classes: int) -> tf.Tensor:
+    """A float32 `(C,)` vector: 1 for each class among `labels`, else 0."""
+    counts = tf.math.bincount(
+        tf.cast(labels, tf.int32),
+        minlength=num_classes,
+        maxlength=num_classes,
+        dtype=tf.int32,
+    )
+    return tf.ensure_shape(tf.cast(counts > 0, tf.float32), [num_classes])
+
+
+def _voc_target(
+    labels: tf.Tensor, is_difficult: tf.Tensor, num_classes: int
+) -> tf.Tensor:
+    """1 for classes with a non-difficult object, -1 for classes with only
+    difficult ones, 0 otherwise."""
+    num_objects = tf.size(labels)
+    num_flags = tf.minimum(tf.size(is_difficult), num_objects)
+    difficult = tf.concat(
+        [is_difficult[:num_flags], tf.zeros([num_objects - num_flags], tf.bool)], 0
+    )
+    present = _presence(labels, num_classes)
+    easy = _presence(tf.boolean_mask(labels, tf.logical_not(difficult)), num_classes)
+    return tf.where(easy > 0, 1.0, tf.where(present > 0, -1.0, 0.0))
