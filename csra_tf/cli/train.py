@@ -10,9 +10,11 @@ Example:
 
 from __future__ import annotations
 
+import tensorflow as tf
 from absl import app, flags
 
 from csra_tf.training import TrainConfig, format_table, train
+from csra_tf.training.multi_worker import train_multi_worker
 
 _DEFAULTS = TrainConfig(workdir="unused")
 
@@ -101,11 +103,38 @@ def config_from_flags() -> TrainConfig:
     )
 
 
+def cluster_from_tf_config() -> tuple[tf.distribute.Strategy | None, bool]:
+    """Reads `TF_CONFIG`: the multi-worker strategy and whether this is the chief.
+
+    Returns:
+        `(MultiWorkerMirroredStrategy, is_chief)` when `TF_CONFIG` names a
+        cluster of several workers, else `(None, True)`.
+    """
+    resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+    cluster = resolver.cluster_spec().as_dict()
+    if len(cluster.get("chief", [])) + len(cluster.get("worker", [])) <= 1:
+        return None, True
+    strategy = tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
+    is_chief = resolver.task_type == "chief" or (
+        resolver.task_type == "worker"
+        and resolver.task_id == 0
+        and "chief" not in cluster
+    )
+    return strategy, is_chief
+
+
 def main(argv):
-    """absl main: trains and prints the validation table."""
+    """absl main: trains (on one machine or a TF_CONFIG cluster), prints the table."""
     del argv
-    metrics = train(config_from_flags())
-    print(format_table(metrics))
+    # The multi-worker strategy must exist before any other TensorFlow op runs.
+    strategy, is_chief = cluster_from_tf_config()
+    config = config_from_flags()
+    if strategy is None:
+        metrics = train(config)
+    else:
+        metrics = train_multi_worker(config, strategy, is_chief=is_chief)
+    if is_chief:
+        print(format_table(metrics))
 
 
 def run():

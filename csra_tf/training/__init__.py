@@ -4,6 +4,7 @@ from csra_tf.training.callbacks import create_callbacks
 from csra_tf.training.config import TrainConfig
 from csra_tf.training.eval_lib import format_table, predict_probabilities, write_metrics
 from csra_tf.training.losses import MaskedBinaryCrossentropy
+from csra_tf.training.multi_worker import train_multi_worker
 from csra_tf.training.optimizer import MultiRateSGD
 from csra_tf.training.schedules import WarmupCosineDecay, WarmupStepDecay
 from csra_tf.training.strategy import create_strategy
@@ -22,5 +23,6 @@ __all__ = [
     "format_table",
     "predict_probabilities",
     "train",
+    "train_multi_worker",
     "write_metrics",
 ]

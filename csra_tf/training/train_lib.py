@@ -91,7 +91,16 @@ def dtype_policy(mixed_precision: bool):
         keras.config.set_dtype_policy(previous)
 
 
-def _check_resumable(config: TrainConfig, path: str) -> None:
+def check_resumable(config: TrainConfig, path: str) -> None:
+    """Refuses to reuse a workdir whose saved config differs from `config`.
+
+    Args:
+        config: the run's configuration.
+        path: the workdir's `config.json` (may not exist yet).
+
+    Raises:
+        ValueError: naming each changed field with its old and new value.
+    """
     if not os.path.exists(path):
         return
     saved = TrainConfig.load(path).to_dict()
@@ -125,7 +134,7 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> dict:
     """
     os.makedirs(config.workdir, exist_ok=True)
     config_path = os.path.join(config.workdir, CONFIG_FILE)
-    _check_resumable(config, config_path)
+    check_resumable(config, config_path)
     config.save(config_path)
     keras.utils.set_random_seed(config.seed)
 
