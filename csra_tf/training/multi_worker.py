@@ -17,23 +17,21 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from csra_tf.data import build_dataset, save_class_names
+from csra_tf.data import build_dataset
 from csra_tf.metrics import evaluate
-from csra_tf.models import build_classifier
 from csra_tf.training.callbacks import BACKUP_DIR
 from csra_tf.training.checkpoints import NonFiniteLossError, atomic_save_model
 from csra_tf.training.config import TrainConfig
-from csra_tf.training.data_sources import load_sources
 from csra_tf.training.eval_lib import predict_probabilities, write_metrics
 from csra_tf.training.losses import MaskedBinaryCrossentropy
 from csra_tf.training.train_lib import (
-    CLASSES_FILE,
-    CONFIG_FILE,
     METRICS_FILE,
     MODEL_FILE,
-    check_resumable,
+    build_model,
     create_optimizer,
     dtype_policy,
+    prepare_run,
+    training_dataset,
 )
 
 # Dtypes that collective all-reduce handles; other variables travel as int64.
@@ -121,60 +119,15 @@ def train_multi_worker(
             f"({strategy.num_replicas_in_sync}). "
             f"Received: batch_size={config.batch_size}"
         )
-    if is_chief:
-        os.makedirs(config.workdir, exist_ok=True)
-        config_path = os.path.join(config.workdir, CONFIG_FILE)
-        check_resumable(config, config_path)
-        config.save(config_path)
-    keras.utils.set_random_seed(config.seed)
-
-    train_source, val_source = load_sources(config)
-    class_names = list(train_source.class_names)
-    bad_records = {
-        "train": dict(train_source.bad_records),
-        "val": dict(val_source.bad_records),
-    }
-    if is_chief:
-        save_class_names(os.path.join(config.workdir, CLASSES_FILE), class_names)
-        for split, counts in bad_records.items():
-            if counts:
-                logging.warning("Skipped bad %s records: %s", split, counts)
-    steps_per_epoch = config.steps_per_epoch
-    if steps_per_epoch is None:
-        if not train_source.num_examples:
-            raise ValueError(
-                "The training set size is unknown; set steps_per_epoch. "
-                f"Received: dataset={config.dataset}"
-            )
-        steps_per_epoch = math.ceil(train_source.num_examples / config.batch_size)
-
-    def dataset_fn(input_context: tf.distribute.InputContext) -> tf.data.Dataset:
-        return build_dataset(
-            train_source,
-            image_size=config.image_size,
-            batch_size=config.batch_size,
-            training=True,
-            seed=config.seed,
-            unknown_as=config.unknown_as,
-            randaugment=config.randaugment,
-            randaugment_magnitude=config.randaugment_magnitude,
-            input_context=input_context,
-        ).repeat()
-
-    train_data = strategy.distribute_datasets_from_function(dataset_fn)
+    run = prepare_run(config, is_chief=is_chief)
+    class_names, val_source = run.class_names, run.val_source
+    bad_records, steps_per_epoch = run.bad_records, run.steps_per_epoch
+    train_data = strategy.distribute_datasets_from_function(
+        lambda input_context: training_dataset(config, run.train_source, input_context)
+    )
 
     with strategy.scope(), dtype_policy(config.mixed_precision):
-        model = build_classifier(
-            config.backbone,
-            num_classes=len(class_names),
-            head=config.head,
-            num_heads=config.num_heads,
-            lam=config.lam,
-            image_size=config.image_size,
-            weights=config.weights,
-            dropout=config.dropout,
-            normalize=config.normalize,
-        )
+        model = build_model(config, len(class_names))
         # As in train(): compile wraps the optimizer in a LossScaleOptimizer
         # under mixed_float16, and model.keras then holds the optimizer.
         model.compile(

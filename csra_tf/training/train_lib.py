@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 
@@ -10,7 +11,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from csra_tf.data import build_dataset, save_class_names
+from csra_tf.data import Source, build_dataset, save_class_names
 from csra_tf.metrics import MeanAveragePrecision, evaluate
 from csra_tf.models import HEAD_LAYER_NAME, build_classifier
 from csra_tf.training.callbacks import create_callbacks
@@ -117,6 +118,116 @@ def check_resumable(config: TrainConfig, path: str) -> None:
         )
 
 
+@dataclasses.dataclass(frozen=True)
+class PreparedRun:
+    """What every training path sets up before building the model.
+
+    Args:
+        train_source: training `Source`.
+        val_source: validation `Source`.
+        class_names: class names, in target order.
+        bad_records: per-split counts of skipped bad records.
+        steps_per_epoch: optimizer steps per epoch.
+    """
+
+    train_source: Source
+    val_source: Source
+    class_names: list[str]
+    bad_records: dict[str, dict[str, int]]
+    steps_per_epoch: int
+
+
+def prepare_run(config: TrainConfig, is_chief: bool = True) -> PreparedRun:
+    """Checks/saves the workdir's config, loads the data, saves the class names.
+
+    Args:
+        config: the run's configuration.
+        is_chief: only the chief writes into the workdir.
+
+    Returns:
+        A `PreparedRun`.
+    """
+    if is_chief:
+        os.makedirs(config.workdir, exist_ok=True)
+        config_path = os.path.join(config.workdir, CONFIG_FILE)
+        check_resumable(config, config_path)
+        config.save(config_path)
+    keras.utils.set_random_seed(config.seed)
+    train_source, val_source = load_sources(config)
+    class_names = list(train_source.class_names)
+    bad_records = {
+        "train": dict(train_source.bad_records),
+        "val": dict(val_source.bad_records),
+    }
+    if is_chief:
+        save_class_names(os.path.join(config.workdir, CLASSES_FILE), class_names)
+        for split, counts in bad_records.items():
+            if counts:
+                logging.warning("Skipped bad %s records: %s", split, counts)
+    steps_per_epoch = config.steps_per_epoch
+    if steps_per_epoch is None:
+        if not train_source.num_examples:
+            raise ValueError(
+                "The training set size is unknown; set steps_per_epoch. "
+                f"Received: dataset={config.dataset}"
+            )
+        steps_per_epoch = math.ceil(train_source.num_examples / config.batch_size)
+    return PreparedRun(
+        train_source, val_source, class_names, bad_records, steps_per_epoch
+    )
+
+
+def training_dataset(
+    config: TrainConfig,
+    source: Source,
+    input_context: tf.distribute.InputContext | None = None,
+) -> tf.data.Dataset:
+    """The endless, augmented, batched training stream of `config`.
+
+    Args:
+        config: the run's configuration.
+        source: the training `Source`.
+        input_context: per-worker sharding and batch size (multi-worker).
+
+    Returns:
+        A repeated `tf.data.Dataset` of `(images, targets)` batches.
+    """
+    return build_dataset(
+        source,
+        image_size=config.image_size,
+        batch_size=config.batch_size,
+        training=True,
+        seed=config.seed,
+        unknown_as=config.unknown_as,
+        randaugment=config.randaugment,
+        randaugment_magnitude=config.randaugment_magnitude,
+        input_context=input_context,
+    ).repeat()
+
+
+def build_model(config: TrainConfig, num_classes: int) -> keras.Model:
+    """`build_classifier` with the model settings of `config`.
+
+    Args:
+        config: the run's configuration.
+        num_classes: number of classes.
+
+    Returns:
+        The classifier (uncompiled).
+    """
+    return build_classifier(
+        config.backbone,
+        num_classes=num_classes,
+        head=config.head,
+        num_heads=config.num_heads,
+        lam=config.lam,
+        image_size=config.image_size,
+        weights=config.weights,
+        dropout=config.dropout,
+        normalize=config.normalize,
+    )
+
+
 def train(config: TrainConfig, verbose: int | str = "auto") -> dict:
     """Trains, evaluates and saves a classifier as described by `config`.
 
@@ -132,48 +243,16 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> dict:
     Returns:
         The `csra_tf.metrics.evaluate` dict of the final model on validation data.
     """
-    os.makedirs(config.workdir, exist_ok=True)
-    config_path = os.path.join(config.workdir, CONFIG_FILE)
-    check_resumable(config, config_path)
-    config.save(config_path)
-    keras.utils.set_random_seed(config.seed)
-
-    train_source, val_source = load_sources(config)
-    class_names = list(train_source.class_names)
-    save_class_names(os.path.join(config.workdir, CLASSES_FILE), class_names)
-    bad_records = {
-        "train": dict(train_source.bad_records),
-        "val": dict(val_source.bad_records),
-    }
-    for split, counts in bad_records.items():
-        if counts:
-            logging.warning("Skipped bad %s records: %s", split, counts)
-
-    train_data = build_dataset(
-        train_source,
-        image_size=config.image_size,
-        batch_size=config.batch_size,
-        training=True,
-        seed=config.seed,
-        unknown_as=config.unknown_as,
-        randaugment=config.randaugment,
-        randaugment_magnitude=config.randaugment_magnitude,
-    )
+    run = prepare_run(config)
+    class_names, val_source = run.class_names, run.val_source
+    steps_per_epoch = run.steps_per_epoch
+    train_data = training_dataset(config, run.train_source)
     val_data = build_dataset(
         val_source,
         image_size=config.image_size,
         batch_size=config.batch_size,
         training=False,
     )
-    steps_per_epoch = config.steps_per_epoch
-    if steps_per_epoch is None:
-        if not train_source.num_examples:
-            raise ValueError(
-                "The training set size is unknown; set steps_per_epoch. "
-                f"Received: dataset={config.dataset}"
-            )
-        steps_per_epoch = math.ceil(train_source.num_examples / config.batch_size)
-    train_data = train_data.repeat()
 
     # The exact mAP metric keeps every score of the epoch; under XLA its buffers
     # need a fixed size: the larger of one training epoch and the validation set.
@@ -184,17 +263,7 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> dict:
     )
     strategy = create_strategy()
     with strategy.scope(), dtype_policy(config.mixed_precision):
-        model = build_classifier(
-            config.backbone,
-            num_classes=len(class_names),
-            head=config.head,
-            num_heads=config.num_heads,
-            lam=config.lam,
-            image_size=config.image_size,
-            weights=config.weights,
-            dropout=config.dropout,
-            normalize=config.normalize,
-        )
+        model = build_model(config, len(class_names))
         model.compile(
             optimizer=create_optimizer(config, steps_per_epoch),
             loss=MaskedBinaryCrossentropy(),
@@ -226,6 +295,6 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> dict:
         os.path.join(config.workdir, METRICS_FILE),
         metrics,
         class_names,
-        extra={"bad_records": bad_records},
+        extra={"bad_records": run.bad_records},
     )
     return metrics
