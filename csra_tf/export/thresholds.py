@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from csra_tf.metrics.evaluation import precision_recall
+
 _UNKNOWN = -1
 
 
@@ -83,35 +85,7 @@ def threshold_metrics(probs, targets, thresholds) -> dict[str, float]:
     Returns:
         A dict of Python floats `CP, CR, CF1, OP, OR, OF1` in [0, 1].
     """
-    probs, targets = _validate(probs, targets)
-    try:
-        thresholds = np.broadcast_to(np.asarray(thresholds, np.float64), probs.shape)
-    except ValueError as error:
-        raise ValueError(
-            f"`thresholds` must broadcast to {probs.shape}. Received: "
-            f"thresholds.shape={np.shape(thresholds)}"
-        ) from error
-    has_positive = np.any(targets == 1, axis=0)
-    if not has_positive.any():
-        raise ValueError("No class has a positive example. Received: targets without 1")
-    valid = targets != _UNKNOWN
-    predicted = (probs >= thresholds) & valid
-    positive = targets == 1
-    tp = np.sum(predicted & positive, axis=0)[has_positive]
-    n_pred = np.sum(predicted, axis=0)[has_positive]
-    n_gt = np.sum(positive, axis=0)[has_positive]
-    cp = float(np.mean(tp / np.maximum(n_pred, 1)))
-    cr = float(np.mean(tp / n_gt))
-    op = float(tp.sum() / n_pred.sum()) if n_pred.sum() else 0.0
-    o_r = float(tp.sum() / n_gt.sum())
-    return {
-        "CP": cp,
-        "CR": cr,
-        "CF1": _f1(cp, cr),
-        "OP": op,
-        "OR": o_r,
-        "OF1": _f1(op, o_r),
-    }
+    return precision_recall(probs, targets, thresholds)
 
 
 def calibration_summary(probs, targets, seed: int = 0) -> dict[str, dict]:
@@ -234,8 +208,3 @@ def _validate(probs, targets) -> tuple[np.ndarray, np.ndarray]:
             f"{sorted(set(np.unique(targets).tolist()) - {-1.0, 0.0, 1.0})[:5]}"
         )
     return probs, targets
-
-
-def _f1(precision: float, recall: float) -> float:
-    total = precision + recall
-    return float(2.0 * precision * recall / total) if total > 0 else 0.0

@@ -155,6 +155,27 @@ def _scores(
         A dict with the keys `mAP, CP, CR, CF1, OP, OR, OF1` and `AP`.
     """
     ap = _average_precision(probs, targets)
+    return {
+        "mAP": float(np.mean(ap[has_positive])),
+        **_precision_recall(probs, targets, threshold, has_positive),
+        "AP": ap,
+    }
+
+
+def _precision_recall(
+    probs: np.ndarray, targets: np.ndarray, threshold, has_positive: np.ndarray
+) -> dict:
+    """CP, CR, CF1, OP, OR, OF1 of validated arrays.
+
+    Args:
+        probs: `(N, C)` float64 probabilities.
+        targets: `(N, C)` float64 targets in {-1, 0, 1}.
+        threshold: a number, or an array broadcasting to `(N, C)`.
+        has_positive: `(C,)` bool, the classes that the means and sums run over.
+
+    Returns:
+        A dict of Python floats.
+    """
     valid = targets != _UNKNOWN
     predicted = (probs >= threshold) & valid
     ground_truth = targets == 1
@@ -167,15 +188,42 @@ def _scores(
     op = _safe_divide(tp.sum(), n_pred.sum())
     o_r = _safe_divide(tp.sum(), n_gt.sum())
     return {
-        "mAP": float(np.mean(ap[has_positive])),
         "CP": cp,
         "CR": cr,
         "CF1": _f1(cp, cr),
         "OP": op,
         "OR": o_r,
         "OF1": _f1(op, o_r),
-        "AP": ap,
     }
+
+
+def precision_recall(probs, targets, thresholds=0.5) -> dict[str, float]:
+    """CP, CR, CF1, OP, OR, OF1 as in `evaluate`, with any thresholds.
+
+    Args:
+        probs: Array-like `(N, C)` of finite probabilities.
+        targets: Array-like `(N, C)`, `1` present, `0` absent, `-1` unknown.
+        thresholds: one threshold, one per class `(C,)`, or one per entry
+            `(N, C)`; `prob >= threshold` predicts the class.
+
+    Returns:
+        A dict of Python floats `CP, CR, CF1, OP, OR, OF1` in [0, 1].
+    """
+    probs, targets = _validate(probs, targets)
+    try:
+        thresholds = np.broadcast_to(np.asarray(thresholds, np.float64), probs.shape)
+    except ValueError as error:
+        raise ValueError(
+            f"`thresholds` must broadcast to {probs.shape}. Received: "
+            f"thresholds.shape={np.shape(thresholds)}"
+        ) from error
+    has_positive = np.any(targets == 1, axis=0)
+    if not has_positive.any():
+        raise ValueError(
+            "No class has a positive example. "
+            f"Received: targets of shape {targets.shape} without any 1"
+        )
+    return _precision_recall(probs, targets, thresholds, has_positive)
 
 
 def _keep_top_k(probs: np.ndarray, k: int) -> np.ndarray:
