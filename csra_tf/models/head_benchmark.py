@@ -26,12 +26,15 @@ class HeadTiming:
         inference_ms: forward pass of the whole model, one batch.
         train_ms: one optimizer step of the whole model, one batch.
         head_only_ms: forward pass of the head alone on precomputed features.
+        head_train_ms: forward + backward pass of the head alone (gradients for
+            its weights and its input features).
     """
 
     name: str
     inference_ms: float
     train_ms: float
     head_only_ms: float
+    head_train_ms: float
 
 
 def _median_ms(fn, steps: int) -> float:
@@ -113,12 +116,21 @@ def benchmark_heads(
         def head_only(head_layer=head_layer, pool=pool):
             return head_layer(pool(features) if pool is not None else features)
 
-        for fn in (infer, train_step, head_only):
+        @tf.function(jit_compile=jit_compile)
+        def head_train(head_layer=head_layer, pool=pool):
+            with tf.GradientTape() as tape:
+                tape.watch(features)
+                logits = head_layer(pool(features) if pool is not None else features)
+                loss = loss_fn(targets, logits)
+            grads = tape.gradient(loss, [features, *head_layer.trainable_variables])
+            return tf.add_n([tf.reduce_sum(g) for g in grads])
+
+        for fn in (infer, train_step, head_only, head_train):
             fn()  # trace and warm up
         name = head if head == "gap" else f"{head}_h{num_heads}"
-        runners.append((name, infer, train_step, head_only))
+        runners.append((name, infer, train_step, head_only, head_train))
 
-    samples = {name: ([], [], []) for name, *_ in runners}
+    samples = {name: ([], [], [], []) for name, *_ in runners}
     for _ in range(rounds):
         for name, *fns in runners:
             for store, fn in zip(samples[name], fns, strict=True):
@@ -132,7 +144,12 @@ def benchmark_heads(
 
 
 def format_timings(timings: Sequence[HeadTiming], batch_size: int) -> str:
-    """A table of step times and their ratios to the first (reference) head.
+    """Step times, their ratios to the first (reference) head, and head overheads.
+
+    The whole-model ratios are what a user sees, but on a shared machine their
+    noise can exceed the head's cost; the overhead columns (`+infer %`,
+    `+train %`) add only the measured difference of the heads alone to the
+    reference model's step time, which is far steadier.
 
     Args:
         timings: results of `benchmark_heads`.
@@ -145,6 +162,7 @@ def format_timings(timings: Sequence[HeadTiming], batch_size: int) -> str:
     rows = [
         f"{'head':10s}{'infer ms':>10s}{'x ref':>8s}{'img/s':>9s}"
         f"{'train ms':>10s}{'x ref':>8s}{'img/s':>9s}{'head ms':>9s}"
+        f"{'head fb ms':>11s}{'+infer %':>9s}{'+train %':>9s}"
     ]
     for t in timings:
         infer_ratio = t.inference_ms / base.inference_ms
@@ -152,6 +170,8 @@ def format_timings(timings: Sequence[HeadTiming], batch_size: int) -> str:
             f"{t.name:10s}{t.inference_ms:10.2f}{infer_ratio:8.3f}"
             f"{1000 * batch_size / t.inference_ms:9.1f}{t.train_ms:10.2f}"
             f"{t.train_ms / base.train_ms:8.3f}{1000 * batch_size / t.train_ms:9.1f}"
-            f"{t.head_only_ms:9.3f}"
+            f"{t.head_only_ms:9.3f}{t.head_train_ms:11.3f}"
+            f"{100 * (t.head_only_ms - base.head_only_ms) / base.inference_ms:9.2f}"
+            f"{100 * (t.head_train_ms - base.head_train_ms) / base.train_ms:9.2f}"
         )
     return "\n".join(rows)
