@@ -29,6 +29,7 @@ setup(
         "cpu": ["tensorflow-cpu>=2.16"],
         "gpu": ["tensorflow[and-cuda]>=2.16"],
         "test": ["pytest", "scikit-learn", "ruff"],
+        "vit": ["keras-hub>=0.32"],
     },
     entry_points={
         "console_scripts": [

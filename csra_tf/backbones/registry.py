@@ -11,15 +11,6 @@ from csra_tf.backbones.tiny import tiny_backbone
 
 _REGISTRY: dict[str, Callable[..., keras.Model]] = {}
 
-# Depth -> (blocks per stage, keras-cv block type); standard ResNet layouts.
-_RESNET_LAYOUTS = {
-    18: ((2, 2, 2, 2), "basic_block"),
-    34: ((3, 4, 6, 3), "basic_block"),
-    50: ((3, 4, 6, 3), "block"),
-    101: ((3, 4, 23, 3), "block"),
-    152: ((3, 8, 36, 3), "block"),
-}
-
 
 def register(name: str):
     """Decorator that registers a backbone factory under `name`.
@@ -54,11 +45,15 @@ def create(
     """Creates a backbone whose output is its last feature map.
 
     Args:
-        name: a registered name (see `available()`), e.g. `"resnet101"`,
-            `"resnet50_v2"` or `"tiny"`.
-        weights: None for random initialisation, a keras-cv preset name with
-            weights (e.g. `"resnet50_imagenet"`), or a local preset directory
-            (one written by `keras_cv` `save_to_preset`).
+        name: a registered name (see `available()`): `"resnet18"`...
+            `"resnet152"` and `"resnet50_v2"` etc., `"mobilenet_v3_small"`,
+            `"mobilenet_v3_large"`, `"efficientnet_b0"`...`"efficientnet_b3"`,
+            `"efficientnet_v2_b0"`...`"efficientnet_v2_b3"` (keras-cv),
+            `"vit_b16"`, `"vit_l16"` (keras-hub) or `"tiny"`.
+        weights: None for random initialisation, a preset name with weights
+            (e.g. `"resnet50_imagenet"`, `"vit_base_patch16_224_imagenet"`), or
+            a local preset directory (one written by keras-cv's or keras-hub's
+            `save_to_preset`; the tiny backbone takes a `model.weights.h5`).
         image_size: side of the square input images, or None for any size.
         **overrides: architecture arguments passed to the underlying
             constructor (e.g. `stackwise_filters` for a small test ResNet).
@@ -95,50 +90,3 @@ def _tiny(weights=None, image_size=64, **overrides):
             )
         model.load_weights(path)
     return model
-
-
-def _keras_cv_resnet(depth: int, version: int):
-    def factory(weights=None, image_size=448, **overrides):
-        import keras_cv
-
-        cls = (
-            keras_cv.models.ResNetBackbone
-            if version == 1
-            else keras_cv.models.ResNetV2Backbone
-        )
-        input_shape = (image_size, image_size, 3)
-        if weights is not None:
-            if weights not in cls.presets and not os.path.isdir(weights):
-                raise ValueError(
-                    f"`weights` must be None, a preset of {cls.__name__} "
-                    f"({sorted(cls.presets_with_weights)}) or a local preset "
-                    f"directory. Received: weights={weights}"
-                )
-            model = cls.from_preset(weights, input_shape=input_shape, **overrides)
-            if not model.get_config().get("include_rescaling", True):
-                return _with_pixel_rescaling(model, input_shape)
-            return model
-        blocks, block_type = _RESNET_LAYOUTS[depth]
-        config = dict(
-            stackwise_filters=[64, 128, 256, 512],
-            stackwise_blocks=list(blocks),
-            stackwise_strides=[1, 2, 2, 2],
-            block_type=block_type,
-            include_rescaling=True,
-            input_shape=input_shape,
-        )
-        config.update(overrides)
-        return cls(**config)
-
-    return factory
-
-
-def _with_pixel_rescaling(backbone: keras.Model, input_shape) -> keras.Model:
-    inputs = keras.Input(input_shape, name="pixels")
-    features = backbone(keras.layers.Rescaling(1.0 / 255.0, name="rescale")(inputs))
-    return keras.Model(inputs, features, name=f"{backbone.name}_pixels")
-
-
-for _depth in _RESNET_LAYOUTS:
-    register(f"resnet{_depth}")(_keras_cv_resnet(_depth, version=1))
-    register(f"resnet{_depth}_v2")(_keras_cv_resnet(_depth, version=2))

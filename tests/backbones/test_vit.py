@@ -1,0 +1,203 @@
+"""ViT backbones: token map, position-embedding interpolation, saving, presets."""
+
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from csra_tf import backbones
+from csra_tf.backbones import TokensToFeatureMap, interpolate_position_embeddings
+from csra_tf.models import build_classifier
+
+keras_hub = pytest.importorskip("keras_hub")
+
+_TINY = dict(patch_size=8, num_layers=1, num_heads=2, hidden_dim=16, mlp_dim=32)
+
+
+def _pixels(size=32, batch=2, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0, 255, (batch, size, size, 3)).astype("float32")
+
+
+def _save_tiny_preset(path, image_size=32):
+    source = keras_hub.models.ViTBackbone(
+        image_shape=(image_size, image_size, 3), **_TINY
+    )
+    source.save_to_preset(str(path))
+    return source
+
+
+def _position_table(vit):
+    layer = vit.get_layer("vit_patching_and_embedding").position_embedding
+    return np.asarray(layer.embeddings)
+
+
+def _inner_vit(model):
+    return next(
+        layer
+        for layer in model.layers
+        if isinstance(layer, keras_hub.models.ViTBackbone)
+    )
+
+
+def test_tokens_to_feature_map_matches_numpy():
+    tokens = np.random.default_rng(0).normal(size=(2, 1 + 6, 4)).astype("float32")
+    out = TokensToFeatureMap(grid_size=(2, 3))(tokens)
+    np.testing.assert_array_equal(np.asarray(out), tokens[:, 1:].reshape(2, 2, 3, 4))
+
+
+def test_tokens_to_feature_map_config_and_errors():
+    layer = TokensToFeatureMap(grid_size=(2, 3), num_prefix_tokens=0)
+    clone = TokensToFeatureMap.from_config(layer.get_config())
+    assert clone.grid_size == (2, 3) and clone.num_prefix_tokens == 0
+    with pytest.raises(ValueError, match="grid_size"):
+        TokensToFeatureMap(grid_size=(2,))
+    with pytest.raises(ValueError, match="tokens"):
+        TokensToFeatureMap(grid_size=(2, 2))(np.zeros((1, 6, 4), "float32"))
+
+
+def test_interpolation_keeps_class_token_and_same_grid():
+    table = np.random.default_rng(0).normal(size=(1 + 16, 8)).astype("float32")
+    np.testing.assert_array_equal(interpolate_position_embeddings(table, (4, 4)), table)
+    out = interpolate_position_embeddings(table, (8, 6))
+    assert out.shape == (1 + 48, 8)
+    np.testing.assert_array_equal(out[0], table[0])
+    batched = interpolate_position_embeddings(table[None], (8, 8))
+    assert batched.shape == (1, 1 + 64, 8)
+
+
+def test_interpolation_preserves_constant_embeddings():
+    table = np.tile(np.arange(5, dtype="float32"), (1 + 14 * 14, 1))
+    out = interpolate_position_embeddings(table, (28, 28))
+    assert out.shape == (1 + 28 * 28, 5)
+    np.testing.assert_allclose(out, np.tile(np.arange(5), (1 + 28 * 28, 1)), atol=1e-5)
+
+
+def _bilinear_reference(grid, target):
+    """Half-pixel-centre bilinear resize of (g, g, d), edges clamped."""
+    source = grid.shape[0]
+
+    def weights(size):
+        centres = (np.arange(size) + 0.5) * source / size - 0.5
+        centres = np.clip(centres, 0, source - 1)
+        low = np.floor(centres).astype(int)
+        high = np.minimum(low + 1, source - 1)
+        return low, high, centres - low
+
+    rows, cols = weights(target[0]), weights(target[1])
+    out = np.zeros((*target, grid.shape[-1]))
+    for i in range(target[0]):
+        for j in range(target[1]):
+            (r0, r1, fr), (c0, c1, fc) = (
+                (rows[0][i], rows[1][i], rows[2][i]),
+                (cols[0][j], cols[1][j], cols[2][j]),
+            )
+            top = (1 - fc) * grid[r0, c0] + fc * grid[r0, c1]
+            bottom = (1 - fc) * grid[r1, c0] + fc * grid[r1, c1]
+            out[i, j] = (1 - fr) * top + fr * bottom
+    return out
+
+
+def test_bilinear_interpolation_matches_numpy_statement():
+    rng = np.random.default_rng(1)
+    grid = rng.normal(size=(3, 3, 4))
+    table = np.concatenate([rng.normal(size=(1, 4)), grid.reshape(9, 4)])
+    out = interpolate_position_embeddings(table, (7, 5), interpolation="bilinear")
+    np.testing.assert_allclose(
+        out[1:].reshape(7, 5, 4), _bilinear_reference(grid, (7, 5)), atol=1e-5
+    )
+
+
+def test_interpolation_rejects_non_square_tables():
+    with pytest.raises(ValueError, match="square"):
+        interpolate_position_embeddings(np.zeros((1 + 15, 4)), (4, 4))
+    with pytest.raises(ValueError, match="interpolation"):
+        interpolate_position_embeddings(
+            np.zeros((1 + 16, 4)), (4, 4), interpolation="nearest"
+        )
+
+
+def test_registered_architectures():
+    assert {"vit_b16", "vit_l16"} <= set(backbones.available())
+    from csra_tf.backbones.vit import VIT_CONFIGS
+
+    assert VIT_CONFIGS["vit_b16"]["hidden_dim"] == 768
+    assert VIT_CONFIGS["vit_l16"]["num_layers"] == 24
+
+
+def test_random_vit_map_drops_class_token():
+    model = backbones.create("vit_b16", image_size=32, **_TINY)
+    assert model.output_shape == (None, 4, 4, 16)
+    vit = _inner_vit(model)
+    x = _pixels()
+    tokens = np.asarray(vit(x / 127.5 - 1.0))
+    np.testing.assert_allclose(
+        np.asarray(model(x)), tokens[:, 1:].reshape(2, 4, 4, 16), atol=1e-5
+    )
+
+
+def test_vit_classifier_saves_and_loads(tmp_path):
+    backbone = backbones.create("vit_l16", image_size=32, **_TINY)
+    model = build_classifier(backbone, num_classes=3, image_size=32, num_heads=2)
+    x = _pixels()
+    expected = np.asarray(model(x))
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(np.asarray(loaded(x)), expected, atol=1e-5)
+
+
+def test_local_preset_same_size(tmp_path):
+    source = _save_tiny_preset(tmp_path / "preset")
+    model = backbones.create("vit_b16", weights=str(tmp_path / "preset"), image_size=32)
+    x = _pixels()
+    tokens = np.asarray(source(x / 127.5 - 1.0))
+    np.testing.assert_allclose(
+        np.asarray(model(x)), tokens[:, 1:].reshape(2, 4, 4, 16), atol=1e-5
+    )
+
+
+def test_local_preset_interpolated_to_larger_input(tmp_path):
+    source = _save_tiny_preset(tmp_path / "preset")
+    model = backbones.create("vit_b16", weights=str(tmp_path / "preset"), image_size=64)
+    assert model.output_shape == (None, 8, 8, 16)
+    vit = _inner_vit(model)
+    np.testing.assert_allclose(
+        _position_table(vit),
+        interpolate_position_embeddings(_position_table(source), (8, 8)),
+        atol=1e-6,
+    )
+    others = [w for w in source.weights if "position_embedding" not in w.path]
+    resized = [w for w in vit.weights if "position_embedding" not in w.path]
+    assert len(others) == len(resized) == len(source.weights) - 1
+    for a, b in zip(others, resized, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    model.predict(_pixels(64), verbose=0)
+
+
+def test_local_preset_with_image_converter_uses_its_scaling(tmp_path):
+    source = _save_tiny_preset(tmp_path / "preset")
+    converter = keras_hub.layers.ViTImageConverter(
+        image_size=(32, 32), scale=1.0 / 255.0, offset=0.0
+    )
+    converter.save_to_preset(str(tmp_path / "preset"))
+    model = backbones.create("vit_b16", weights=str(tmp_path / "preset"), image_size=32)
+    x = _pixels()
+    tokens = np.asarray(source(x / 255.0))
+    np.testing.assert_allclose(
+        np.asarray(model(x)), tokens[:, 1:].reshape(2, 4, 4, 16), atol=1e-5
+    )
+
+
+def test_rejects_bad_sizes_and_weights():
+    with pytest.raises(ValueError, match="image_size"):
+        backbones.create("vit_b16", image_size=36, **_TINY)
+    with pytest.raises(ValueError, match="weights"):
+        backbones.create("vit_b16", weights="not_a_preset", image_size=32)
+
+
+def test_missing_keras_hub_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "keras_hub", None)
+    with pytest.raises(ImportError, match=r"csra-tf\[vit\]"):
+        backbones.create("vit_b16", image_size=32, **_TINY)
