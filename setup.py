@@ -37,6 +37,11 @@ setup(
             "csra-eval=csra_tf.cli.evaluate:run",
             "csra-export=csra_tf.cli.export:run",
             "csra-predict=csra_tf.cli.predict:run",
+            "csra-lambda-sweep=csra_tf.cli.studies:run_lambda_sweep",
+            "csra-head-sweep=csra_tf.cli.studies:run_head_sweep",
+            "csra-normalization-ablation=csra_tf.cli.studies:run_normalization",
+            "csra-pooling-ablation=csra_tf.cli.studies:run_pooling",
+            "csra-compare-heads=csra_tf.cli.studies:run_compare_heads",
         ],
     },
 )

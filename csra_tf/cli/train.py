@@ -13,6 +13,7 @@ from __future__ import annotations
 import tensorflow as tf
 from absl import app, flags
 
+from csra_tf.models import HEADS
 from csra_tf.training import TrainConfig, format_table, train
 from csra_tf.training.multi_worker import train_multi_worker
 
@@ -46,7 +47,12 @@ flags.DEFINE_string(
 flags.DEFINE_string(
     "weights", None, "Backbone weights: preset name or local preset dir."
 )
-flags.DEFINE_enum("head", _DEFAULTS.head, ["csra", "gap"], "Classifier head.")
+flags.DEFINE_enum(
+    "head",
+    _DEFAULTS.head,
+    list(HEADS),
+    "Classifier head: csra, gap (average pooling) or attention (spatial only).",
+)
 flags.DEFINE_integer("num_heads", _DEFAULTS.num_heads, "CSRA heads (1, 2, 4, 6, 8).")
 flags.DEFINE_float("lam", _DEFAULTS.lam, "CSRA lambda.")
 flags.DEFINE_boolean("normalize", _DEFAULTS.normalize, "L2-normalise CSRA classifiers.")

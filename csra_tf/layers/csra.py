@@ -176,6 +176,17 @@ class CSRA(keras.layers.Layer):
         logits = ops.sum(ops.mean(scores, axis=1), axis=1)  # (B, C), all heads.
         if self.lam == 0:
             return logits
+        return logits + self.lam * self._attention_logits(scores)
+
+    def _attention_logits(self, scores):
+        """`sum_h sum_l softmax_l(T_h * s[:, h, c]) * s[l, h, c]` (max for T = inf).
+
+        Args:
+            scores: float32 `(B, L, H, C)` from `class_scores`.
+
+        Returns:
+            float32 `(B, C)`: the attention terms of all heads, summed.
+        """
         finite = [h for h, t in enumerate(self.temperatures) if math.isfinite(t)]
         pooled = []
         if finite:
@@ -198,8 +209,7 @@ class CSRA(keras.layers.Layer):
                 else ops.take(scores, max_heads, 2)
             )
             pooled.append(ops.sum(ops.max(max_scores, axis=1), axis=1))
-        attention_logits = pooled[0] if len(pooled) == 1 else pooled[0] + pooled[1]
-        return logits + self.lam * attention_logits
+        return pooled[0] if len(pooled) == 1 else pooled[0] + pooled[1]
 
     def attention(self, inputs):
         """Per-class spatial attention of the first head (softmax over locations).

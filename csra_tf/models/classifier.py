@@ -7,9 +7,9 @@ from collections.abc import Sequence
 import keras
 
 from csra_tf import backbones
-from csra_tf.layers import CSRA
+from csra_tf.layers import CSRA, ClassAttentionPooling
 
-HEADS = ("csra", "gap")
+HEADS = ("csra", "gap", "attention")
 HEAD_LAYER_NAME = "head"
 """Name of the classifier layer; its variables get the head learning rate."""
 
@@ -33,15 +33,19 @@ def build_classifier(
             or a `keras.Model` that maps pixels in [0, 255] to a feature map.
         num_classes: number of classes `C`.
         head: `"csra"` for class-specific residual attention, `"gap"` for the
-            baseline (global average pooling + Dense with bias).
-        num_heads: CSRA heads (ignored for `"gap"`).
-        lam: CSRA's `lambda` (ignored for `"gap"`).
+            baseline (global average pooling + Dense with bias), `"attention"`
+            for class-specific attention pooling alone (paper Table 6 "spatial";
+            `csra_tf.layers.ClassAttentionPooling`).
+        num_heads: CSRA / attention heads (ignored for `"gap"`).
+        lam: CSRA's `lambda` (ignored for `"gap"` and `"attention"`, whose
+            logit is the attention term alone, the paper's `f = a`).
         image_size: side of the square input images.
         weights: backbone weights when `backbone` is a name: None, a preset
             name or a local preset directory.
         dropout: dropout rate on the feature map before the head.
-        temperatures: CSRA temperatures; defaults to the paper's for `num_heads`.
-        normalize: L2-normalise CSRA's classifier columns.
+        temperatures: CSRA / attention temperatures; defaults to the paper's
+            for `num_heads`.
+        normalize: L2-normalise the CSRA / attention classifier columns.
 
     Returns:
         A `keras.Model` `(B, image_size, image_size, 3) -> (B, C)` float32 logits.
@@ -72,6 +76,14 @@ def build_classifier(
             num_classes,
             num_heads=num_heads,
             lam=lam,
+            temperatures=temperatures,
+            normalize=normalize,
+            name=HEAD_LAYER_NAME,
+        )(features)
+    elif head == "attention":
+        logits = ClassAttentionPooling(
+            num_classes,
+            num_heads=num_heads,
             temperatures=temperatures,
             normalize=normalize,
             name=HEAD_LAYER_NAME,

@@ -31,7 +31,7 @@ class TrainConfig:
         shapes_image_size: side of the generated shapes images.
         backbone: backbone name (`csra_tf.backbones.available()`).
         weights: backbone weights: None, a preset name or a local preset dir.
-        head: `"csra"` or `"gap"`.
+        head: `"csra"`, `"gap"` or `"attention"` (attention pooling alone).
         num_heads: CSRA heads.
         lam: CSRA lambda.
         normalize: L2-normalise CSRA classifier columns.
