@@ -4,7 +4,8 @@
 pooling) head for the first head's per-class softmax over locations.
 `pointing_game` scores those maps against object boxes: for every class present
 in an image, the attention peak (the argmax cell, taken at its centre) is a hit
-when it falls inside a box of that class. `attention_report` does both for a
+when it lies within half a cell of a box of that class (the attention's own
+resolution; tolerance 0 is also reported). `attention_report` does both for a
 trained run's validation split, as `experiments/attention_maps.py` does.
 """
 
@@ -128,18 +129,52 @@ def _class_index(class_names: Sequence[str]) -> dict[str, int]:
     return index
 
 
+def _within(points: np.ndarray, boxes: np.ndarray, tolerance) -> np.ndarray:
+    """`(P,)` bool: each point `(x, y)` lies within `tolerance` of some box."""
+    tol_x, tol_y = tolerance
+    x, y = points[:, :1], points[:, 1:]
+    return np.any(
+        (boxes[:, 0] - tol_x <= x)
+        & (x <= boxes[:, 2] + tol_x)
+        & (boxes[:, 1] - tol_y <= y)
+        & (y <= boxes[:, 3] + tol_y),
+        axis=1,
+    )
+
+
+def _tolerance(tolerance: float | None, height: int, width: int) -> tuple:
+    if tolerance is None:
+        return 0.5 / width, 0.5 / height
+    if not 0 <= tolerance < 1:
+        raise ValueError(
+            f"`tolerance` must be in [0, 1) or None. Received: tolerance={tolerance}"
+        )
+    return float(tolerance), float(tolerance)
+
+
 def _count_hits(
-    maps: np.ndarray, boxes_per_image: Sequence[Sequence[Box]], index: dict[str, int]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-class hits and present (image, class) pairs of a batch."""
+    maps: np.ndarray,
+    boxes_per_image: Sequence[Sequence[Box]],
+    index: dict[str, int],
+    tolerance: float | None = None,
+) -> dict[str, np.ndarray]:
+    """Per-class counts of a batch: `hits`, `strict_hits`, `chance`, `pairs`."""
     if len(maps) != len(boxes_per_image):
         raise ValueError(
             "Need one box list per image. Received: "
             f"{len(maps)} images, {len(boxes_per_image)} box lists"
         )
+    _, height, width, _ = maps.shape
+    tol = _tolerance(tolerance, height, width)
     points = peak_points(maps)
-    hits = np.zeros(len(index), np.int64)
-    pairs = np.zeros(len(index), np.int64)
+    rows, cols = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
+    centres = np.stack(
+        [(cols.ravel() + 0.5) / width, (rows.ravel() + 0.5) / height], axis=-1
+    )
+    counts = {
+        key: np.zeros(len(index), np.float64)
+        for key in ("hits", "strict_hits", "chance", "pairs")
+    }
     for image_points, boxes in zip(points, boxes_per_image, strict=True):
         by_class: dict[int, list] = {}
         for box in boxes:
@@ -150,27 +185,36 @@ def _count_hits(
                 )
             by_class.setdefault(index[label], []).append(box["box"])
         for c, class_boxes in by_class.items():
-            x, y = image_points[c]
-            pairs[c] += 1
-            hits[c] += any(
-                x0 <= x <= x1 and y0 <= y <= y1 for x0, y0, x1, y1 in class_boxes
-            )
-    return hits, pairs
+            class_boxes = np.asarray(class_boxes, np.float64).reshape(-1, 4)
+            peak = image_points[c][None]
+            counts["pairs"][c] += 1
+            counts["hits"][c] += _within(peak, class_boxes, tol)[0]
+            counts["strict_hits"][c] += _within(peak, class_boxes, (0.0, 0.0))[0]
+            counts["chance"][c] += _within(centres, class_boxes, tol).mean()
+    return counts
 
 
-def _report(hits: np.ndarray, pairs: np.ndarray, class_names: Sequence[str]) -> dict:
-    total = int(pairs.sum())
+def _report(counts: Mapping[str, np.ndarray], class_names: Sequence[str]) -> dict:
+    total = counts["pairs"].sum()
+
+    def share(key, c=None):
+        num = counts[key].sum() if c is None else counts[key][c]
+        den = total if c is None else counts["pairs"][c]
+        return float(num / den) if den else (float("nan") if c is None else None)
+
     return {
-        "score": float(hits.sum() / total) if total else float("nan"),
-        "hits": int(hits.sum()),
-        "pairs": total,
+        "score": share("hits"),
+        "score_strict": share("strict_hits"),
+        "chance": share("chance"),
+        "hits": int(counts["hits"].sum()),
+        "pairs": int(total),
         "per_class": {
             name: {
-                "score": float(h / p) if p else None,
-                "hits": int(h),
-                "pairs": int(p),
+                "score": share("hits", c),
+                "hits": int(counts["hits"][c]),
+                "pairs": int(counts["pairs"][c]),
             }
-            for name, h, p in zip(class_names, hits, pairs, strict=True)
+            for c, name in enumerate(class_names)
         },
     }
 
@@ -181,8 +225,9 @@ def pointing_game_report(
     boxes_per_image: Sequence[Sequence[Box]],
     class_names: Sequence[str],
     batch_size: int = 32,
+    tolerance: float | None = None,
 ) -> dict:
-    """The pointing game with per-class counts.
+    """The pointing game with per-class counts (see `pointing_game`).
 
     Args:
         model: a CSRA / attention-pooling classifier (see `attention_maps`).
@@ -192,11 +237,15 @@ def pointing_game_report(
             `boxes` of a shapes manifest, `csra_tf.data.load_boxes`).
         class_names: the model's classes, in output order.
         batch_size: images per forward pass.
+        tolerance: how far (in image sides) the peak may lie outside a box;
+            None for half a feature-map cell, 0 for strictly inside.
 
     Returns:
-        `{"score", "hits", "pairs", "per_class": {name: {"score", "hits",
-        "pairs"}}}`; `score` is hits / pairs over the present (image, class)
-        pairs (NaN without any), per-class `score` None for an absent class.
+        `{"score", "score_strict", "chance", "hits", "pairs", "per_class":
+        {name: {"score", "hits", "pairs"}}}`: `score` is hits / pairs over the
+        present (image, class) pairs (NaN without any), `score_strict` the
+        same with tolerance 0, `chance` the expected score of a peak at a
+        uniformly random cell; per-class `score` is None for an absent class.
     """
     maps = attention_maps(model, dataset_images, batch_size=batch_size)
     index = _class_index(class_names)
@@ -205,8 +254,7 @@ def pointing_game_report(
             "`class_names` must match the model's classes. Received: "
             f"{len(index)} names for {maps.shape[-1]} classes"
         )
-    hits, pairs = _count_hits(maps, boxes_per_image, index)
-    return _report(hits, pairs, class_names)
+    return _report(_count_hits(maps, boxes_per_image, index, tolerance), class_names)
 
 
 def pointing_game(
@@ -215,12 +263,17 @@ def pointing_game(
     boxes_per_image: Sequence[Sequence[Box]],
     class_names: Sequence[str],
     batch_size: int = 32,
+    tolerance: float | None = None,
 ) -> float:
     """Share of present (image, class) pairs whose attention peak hits a box.
 
     The peak is the argmax of the class's attention over the `h x w` grid,
     mapped to image coordinates at the cell centre; it hits when it lies
-    inside (borders included) any box of that class in the image.
+    within `tolerance` of any box of that class in the image (borders
+    included). As in the pointing game of Zhang et al. (ECCV 2016), which
+    allows 15 px at 224 px, the default tolerance is the resolution of the
+    attention: half a cell, so the peak cell hits when it covers part of the
+    box (an 8 x 8 map cannot put a cell centre inside a 5 px object).
 
     Args:
         model: a CSRA / attention-pooling classifier (see `attention_maps`).
@@ -229,12 +282,13 @@ def pointing_game(
             dicts, coordinates normalised to [0, 1].
         class_names: the model's classes, in output order.
         batch_size: images per forward pass.
+        tolerance: in image sides; None for half a cell, 0 for strictly inside.
 
     Returns:
         The score in [0, 1] (NaN when no class is present in any image).
     """
     return pointing_game_report(
-        model, dataset_images, boxes_per_image, class_names, batch_size
+        model, dataset_images, boxes_per_image, class_names, batch_size, tolerance
     )["score"]
 
 
@@ -308,7 +362,12 @@ def _validation_boxes(config: TrainConfig) -> list[list[dict]]:
     )
 
 
-def attention_report(workdir: str, num_images: int = 8, batch_size: int = 64) -> dict:
+def attention_report(
+    workdir: str,
+    num_images: int = 8,
+    batch_size: int = 64,
+    tolerance: float | None = None,
+) -> dict:
     """Overlays and the pointing game of a trained run on its validation split.
 
     Reads `workdir/config.json` and `workdir/model.keras`; writes per-class
@@ -320,6 +379,7 @@ def attention_report(workdir: str, num_images: int = 8, batch_size: int = 64) ->
         workdir: a finished training run's folder.
         num_images: validation images to draw.
         batch_size: images per forward pass.
+        tolerance: see `pointing_game` (None: half a cell).
 
     Returns:
         The `pointing_game_report` dict, plus `num_images` and `overlays` (the
@@ -337,21 +397,19 @@ def attention_report(workdir: str, num_images: int = 8, batch_size: int = 64) ->
             f"{val_source.num_examples} images"
         )
     index = _class_index(class_names)
-    hits = np.zeros(len(index), np.int64)
-    pairs = np.zeros(len(index), np.int64)
+    counts = None
     batches = build_dataset(
         val_source, image_size=config.image_size, batch_size=batch_size, training=False
     )
     start = 0
     for images, _ in batches:
         maps = attention_maps(model, images.numpy(), batch_size=batch_size)
-        batch_hits, batch_pairs = _count_hits(
-            maps, boxes[start : start + len(maps)], index
-        )
-        hits += batch_hits
-        pairs += batch_pairs
+        batch = _count_hits(maps, boxes[start : start + len(maps)], index, tolerance)
+        counts = batch if counts is None else {k: counts[k] + batch[k] for k in counts}
         start += len(maps)
-    report = _report(hits, pairs, class_names)
+    if counts is None:
+        raise ValueError(f"The validation split is empty. Received: workdir={workdir}")
+    report = _report(counts, class_names)
     report["num_images"] = start
 
     originals = [

@@ -32,7 +32,10 @@ def main(argv):
     print(
         f"Pointing game: {100 * report['score']:.1f}% "
         f"({report['hits']}/{report['pairs']} present (image, class) pairs, "
-        f"{report['num_images']} images); {len(report['overlays'])} overlays."
+        f"{report['num_images']} images; peak within half a cell of a box); "
+        f"peak cell centre inside a box: {100 * report['score_strict']:.1f}%; "
+        f"random peak: {100 * report['chance']:.1f}%; "
+        f"{len(report['overlays'])} overlays."
     )
     for name, counts in report["per_class"].items():
         if counts["pairs"]:

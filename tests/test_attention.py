@@ -83,6 +83,25 @@ def test_pointing_game_hit_and_miss():
     assert pointing_game(model, images, wide, CLASSES) == 1.0
 
 
+def test_pointing_game_tolerance_strict_score_and_chance():
+    model = colour_model()
+    images = [image_with({(1, 2): 0})]  # red peak: cell (1, 2), centre (0.625, 0.375)
+    # A 5 % object inside the peak cell that misses the cell centre.
+    small = [[{"label": "red", "box": [0.51, 0.26, 0.55, 0.30]}]]
+    report = pointing_game_report(model, images, small, CLASSES)
+    assert report["score"] == 1.0  # within half a cell (the default)
+    assert report["score_strict"] == 0.0  # the centre itself is outside
+    # Only the peak cell's centre is within half a cell of the box: 1 of 16.
+    assert report["chance"] == pytest.approx(1 / 16)
+    assert pointing_game(model, images, small, CLASSES, tolerance=0.0) == 0.0
+    # In the next cell but more than half a cell from the peak: a miss.
+    beside = [[{"label": "red", "box": [0.80, 0.30, 0.85, 0.35]}]]
+    assert pointing_game(model, images, beside, CLASSES) == 0.0
+    assert pointing_game(model, images, beside, CLASSES, tolerance=0.2) == 1.0
+    with pytest.raises(ValueError, match="tolerance"):
+        pointing_game(model, images, small, CLASSES, tolerance=-0.1)
+
+
 def test_bad_inputs():
     model = colour_model()
     image = image_with({(0, 0): 0})[None]
@@ -113,7 +132,8 @@ def test_attention_report_writes_overlays_and_score(tmp_path):
     make_run(tmp_path)
     report = attention_report(str(tmp_path), num_images=3, batch_size=5)
     assert report["num_images"] == 12
-    assert 0.0 <= report["score"] <= 1.0
+    assert 0.0 <= report["score_strict"] <= report["score"] <= 1.0
+    assert 0.0 < report["chance"] < 1.0
     assert report["pairs"] >= 12  # every shapes image holds at least one object
     assert report["overlays"]
     for path in report["overlays"]:

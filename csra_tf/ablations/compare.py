@@ -131,6 +131,8 @@ def comparison_markdown(
             if base.dataset == "shapes"
             else ""
         )
+        + ". CSRA classifiers "
+        + ("L2-normalised" if base.normalize else "not normalised")
         + ". Validation mAP (%); seeds are paired (same data and initialisation).",
         "",
         "| seed | GAP mAP | CSRA mAP | CSRA − GAP |",

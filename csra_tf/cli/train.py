@@ -55,7 +55,11 @@ flags.DEFINE_enum(
 )
 flags.DEFINE_integer("num_heads", _DEFAULTS.num_heads, "CSRA heads (1, 2, 4, 6, 8).")
 flags.DEFINE_float("lam", _DEFAULTS.lam, "CSRA lambda.")
-flags.DEFINE_boolean("normalize", _DEFAULTS.normalize, "L2-normalise CSRA classifiers.")
+flags.DEFINE_boolean(
+    "normalize",
+    _DEFAULTS.normalize,
+    "L2-normalise CSRA classifiers (the paper's flagfiles set it).",
+)
 flags.DEFINE_float("dropout", _DEFAULTS.dropout, "Dropout before the head.")
 flags.DEFINE_integer("image_size", _DEFAULTS.image_size, "Model input side.")
 flags.DEFINE_integer("batch_size", _DEFAULTS.batch_size, "Global batch size.")

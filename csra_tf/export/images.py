@@ -13,6 +13,7 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".
 """Files a folder argument expands to (explicit file arguments may be anything)."""
 
 _OVERLAY_MAX_SIDE = 512
+_OVERLAY_MIN_SIDE = 256
 _OVERLAY_ALPHA = 0.5
 _WHITE = (255, 255, 255)
 
@@ -99,7 +100,8 @@ def attention_overlay(
     """Blends one class's attention map (jet colours) over an image.
 
     Args:
-        image: uint8 RGB `(H, W, 3)`; shown at most 512 px on its long side.
+        image: uint8 RGB `(H, W, 3)`; shown with its long side between 256
+            px (small images are enlarged by a whole factor) and 512 px.
         attention: `(h, w)` attention, stretched over the whole image (the
             model saw the image resized to a square).
         caption: text drawn in the top-left corner.
@@ -111,6 +113,11 @@ def attention_overlay(
 
     picture = Image.fromarray(image)
     picture.thumbnail((_OVERLAY_MAX_SIDE, _OVERLAY_MAX_SIDE))
+    factor = -(-_OVERLAY_MIN_SIDE // max(picture.size))
+    if factor > 1:
+        picture = picture.resize(
+            (picture.width * factor, picture.height * factor), Image.NEAREST
+        )
     attention = np.asarray(attention, np.float32)
     attention = attention / max(float(attention.max()), 1e-12)
     heat = Image.fromarray(np.uint8(np.round(255 * attention)), "L")

@@ -34,7 +34,12 @@ class TrainConfig:
         head: `"csra"`, `"gap"` or `"attention"` (attention pooling alone).
         num_heads: CSRA heads.
         lam: CSRA lambda.
-        normalize: L2-normalise CSRA classifier columns.
+        normalize: L2-normalise CSRA classifier columns (paper §3.4). Off by
+            default: with unit-norm classifiers a logit is at most the feature
+            norm, about 9 for the tiny backbone's BN-ReLU features trained from
+            scratch, which halves the logit range and costs the embedded run
+            2-3 mAP points (README, "The embedded result"). Pretrained ResNet
+            and ViT features are far larger; the paper's flagfiles turn it on.
         dropout: dropout on the feature map before the head.
         image_size: model input side.
         batch_size: global batch size (split across replicas).
@@ -73,7 +78,7 @@ class TrainConfig:
     head: str = "csra"
     num_heads: int = 1
     lam: float = 0.1
-    normalize: bool = True
+    normalize: bool = False
     dropout: float = 0.0
     image_size: int = 64
     batch_size: int = 16

@@ -47,7 +47,9 @@ EXPECTED = {
     "coco2014_vitl16_gap": dict(_COCO_VIT, **_GAP),
     "wider_vitb16_csra": dict(_WIDER, **_CSRA, num_heads=1, lam=0.3),
     "wider_vitb16_gap": dict(_WIDER, **_GAP),
-    "shapes_csra": dict(dataset="shapes", head="csra", num_heads=1, lam=0.1),
+    "shapes_csra": dict(
+        dataset="shapes", head="csra", num_heads=1, lam=0.1, normalize=False
+    ),
     "shapes_gap": dict(dataset="shapes", head="gap"),
 }
 

@@ -152,7 +152,8 @@ def test_attention_overlays(images_dir, exported, classes_dir, tmp_path):
         assert os.path.basename(records[2]["attention"][0]).startswith("a_rgb_1_")
         assert len(os.listdir(out)) == 3 * len(CLASS_NAMES)
         overlay = Image.open(records[0]["attention"][0])
-        assert overlay.format == "PNG" and overlay.size == (70, 50)
+        # The 70 x 50 image, enlarged 4x to reach 256 px.
+        assert overlay.format == "PNG" and overlay.size == (280, 200)
     with pytest.raises(ValueError, match="Attention maps need a CSRA model"):
         predict_files(
             Predictor(export_dir / "model_float32.tflite"), paths, attention_dir=out
