@@ -66,7 +66,11 @@ def _seeds(default: Sequence[int]) -> list[int]:
 
 
 def lambda_sweep_main(argv):
-    """absl main: the lambda sweep (Fig. 5)."""
+    """absl main: the lambda sweep (Fig. 5); prints the summary table.
+
+    Args:
+        argv: leftover command-line arguments (none expected).
+    """
     del argv
     summary = ablations.lambda_sweep(
         train_cli.config_from_flags(),
@@ -77,7 +81,11 @@ def lambda_sweep_main(argv):
 
 
 def head_sweep_main(argv):
-    """absl main: the number of heads (Table 7)."""
+    """absl main: the number of heads (Table 7); prints the summary table.
+
+    Args:
+        argv: leftover command-line arguments (none expected).
+    """
     del argv
     summary = ablations.head_sweep(
         train_cli.config_from_flags(),
@@ -88,7 +96,11 @@ def head_sweep_main(argv):
 
 
 def normalization_main(argv):
-    """absl main: classifier normalisation on / off (Table 8)."""
+    """absl main: classifier normalisation on / off (Table 8); prints the summary table.
+
+    Args:
+        argv: leftover command-line arguments (none expected).
+    """
     del argv
     summary = ablations.normalization_ablation(
         train_cli.config_from_flags(), seeds=_seeds([0])
@@ -97,7 +109,11 @@ def normalization_main(argv):
 
 
 def pooling_main(argv):
-    """absl main: average vs spatial vs CSRA (Table 6)."""
+    """absl main: average vs spatial vs CSRA (Table 6); prints the summary table.
+
+    Args:
+        argv: leftover command-line arguments (none expected).
+    """
     del argv
     summary = ablations.pooling_ablation(
         train_cli.config_from_flags(), seeds=_seeds([0])
@@ -106,7 +122,11 @@ def pooling_main(argv):
 
 
 def compare_heads_main(argv):
-    """absl main: CSRA (`--num_heads`, `--lam`) vs GAP over paired seeds."""
+    """absl main: CSRA (`--num_heads`, `--lam`) vs GAP over paired seeds.
+
+    Args:
+        argv: leftover command-line arguments (none expected).
+    """
     del argv
     config = train_cli.config_from_flags()
     result = ablations.compare_heads(
