@@ -19,12 +19,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from csra_tf.data import build_dataset, load_boxes, shapes_dir
+from csra_tf.data import load_boxes, shapes_dir
 from csra_tf.export.images import attention_overlay
 from csra_tf.models import HEAD_LAYER_NAME
 from csra_tf.training.config import TrainConfig
-from csra_tf.training.data_sources import load_sources
-from csra_tf.training.train_lib import CONFIG_FILE, MODEL_FILE
+from csra_tf.training.saved_run import load_run
 
 POINTING_GAME_FILE = "pointing_game.json"
 ATTENTION_DIR = "attention"
@@ -385,9 +384,8 @@ def attention_report(
         The `pointing_game_report` dict, plus `num_images` and `overlays` (the
         written PNG paths).
     """
-    config = TrainConfig.load(os.path.join(workdir, CONFIG_FILE))
-    model = keras.saving.load_model(os.path.join(workdir, MODEL_FILE))
-    _, val_source = load_sources(config)
+    run = load_run(workdir)
+    config, model, val_source = run.config, run.model, run.val_source
     class_names = list(val_source.class_names)
     boxes = _validation_boxes(config)
     if val_source.num_examples is not None and len(boxes) != val_source.num_examples:
@@ -398,11 +396,8 @@ def attention_report(
         )
     index = _class_index(class_names)
     counts = None
-    batches = build_dataset(
-        val_source, image_size=config.image_size, batch_size=batch_size, training=False
-    )
     start = 0
-    for images, _ in batches:
+    for images, _ in run.val_batches(batch_size):
         maps = attention_maps(model, images.numpy(), batch_size=batch_size)
         batch = _count_hits(maps, boxes[start : start + len(maps)], index, tolerance)
         counts = batch if counts is None else {k: counts[k] + batch[k] for k in counts}

@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import os
 
-import keras
-
-from csra_tf.data import build_dataset
 from csra_tf.export.thresholds import (
     calibrate_thresholds,
     calibration_summary,
     save_thresholds,
 )
 from csra_tf.metrics import evaluate
-from csra_tf.training.config import TrainConfig
-from csra_tf.training.data_sources import load_sources
 from csra_tf.training.eval_lib import (
     TABLE_COLUMNS,
     format_table,
     predict_probabilities,
     write_metrics,
 )
-from csra_tf.training.train_lib import CONFIG_FILE, METRICS_FILE
+from csra_tf.training.saved_run import load_run
+from csra_tf.training.train_lib import METRICS_FILE
 
 THRESHOLDS_FILE = "thresholds.json"
 
@@ -49,26 +45,9 @@ def evaluate_run(
         The formatted table (percentages) of `csra_tf.metrics.evaluate`, followed
         by the calibration table when `calibrate` is set.
     """
-    config_path = os.path.join(workdir, CONFIG_FILE)
-    if not os.path.exists(config_path):
-        raise ValueError(
-            f"No {CONFIG_FILE} in the workdir. Received: workdir={workdir}"
-        )
-    config = TrainConfig.load(config_path)
-    checkpoint = checkpoint or os.path.join(workdir, "model.keras")
-    if not os.path.exists(checkpoint):
-        raise ValueError(
-            f"The model file does not exist. Received: checkpoint={checkpoint}"
-        )
-    model = keras.saving.load_model(checkpoint, compile=False, safe_mode=True)
-    _, val_source = load_sources(config)
-    val_data = build_dataset(
-        val_source.dataset,
-        image_size=config.image_size,
-        batch_size=batch_size or config.batch_size,
-        training=False,
-    )
-    probs, targets = predict_probabilities(model, val_data)
+    run = load_run(workdir, checkpoint)
+    config, val_source = run.config, run.val_source
+    probs, targets = predict_probabilities(run.model, run.val_batches(batch_size))
     metrics = evaluate(probs, targets, threshold=threshold)
     write_metrics(os.path.join(workdir, METRICS_FILE), metrics, val_source.class_names)
     table = format_table(metrics)

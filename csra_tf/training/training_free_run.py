@@ -11,12 +11,7 @@ import dataclasses
 import os
 from collections.abc import Sequence
 
-import keras
-
-from csra_tf.data import build_dataset
-from csra_tf.training.config import TrainConfig
-from csra_tf.training.data_sources import load_sources
-from csra_tf.training.train_lib import CONFIG_FILE, MODEL_FILE
+from csra_tf.training.saved_run import load_run
 from csra_tf.training_free import head_activation, map_by_lambda, pooled_class_scores
 
 DEFAULT_LAMBDAS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.0)
@@ -202,26 +197,11 @@ def training_free_run(
     """
     if not lams or min(lams) <= 0:
         raise ValueError(f"`lams` must be positive values. Received: lams={lams}")
-    config_path = os.path.join(workdir, CONFIG_FILE)
-    if not os.path.exists(config_path):
-        raise ValueError(
-            f"No {CONFIG_FILE} in the workdir. Received: workdir={workdir}"
-        )
-    config = TrainConfig.load(config_path)
-    checkpoint = checkpoint or os.path.join(workdir, MODEL_FILE)
-    if not os.path.exists(checkpoint):
-        raise ValueError(
-            f"The model file does not exist. Received: checkpoint={checkpoint}"
-        )
-    model = keras.saving.load_model(checkpoint, compile=False, safe_mode=True)
-    _, val_source = load_sources(config)
-    dataset = build_dataset(
-        val_source.dataset,
-        image_size=config.image_size,
-        batch_size=batch_size or config.batch_size,
-        training=False,
+    run = load_run(workdir, checkpoint)
+    config, model = run.config, run.model
+    average, maximum, targets = pooled_class_scores(
+        model, run.val_batches(batch_size), verbose=verbose
     )
-    average, maximum, targets = pooled_class_scores(model, dataset, verbose=verbose)
     fixed_lam = fixed_lambda(config.backbone) if fixed_lam is None else fixed_lam
     grid = sorted({0.0, float(fixed_lam), *(float(lam) for lam in lams)})
     maps = map_by_lambda(average, maximum, targets, grid, head_activation(model))
