@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from csra_tf.data import load_boxes, shapes_dir
+from csra_tf.data.class_names import check_class_names
 from csra_tf.export.images import attention_overlay
 from csra_tf.models import HEAD_LAYER_NAME
 from csra_tf.training.config import TrainConfig
@@ -120,12 +121,7 @@ def peak_points(maps: np.ndarray) -> np.ndarray:
 
 
 def _class_index(class_names: Sequence[str]) -> dict[str, int]:
-    index = {name: i for i, name in enumerate(class_names)}
-    if len(index) != len(class_names):
-        raise ValueError(
-            f"`class_names` must be distinct. Received: class_names={class_names}"
-        )
-    return index
+    return {name: i for i, name in enumerate(check_class_names(class_names))}
 
 
 def _within(points: np.ndarray, boxes: np.ndarray, tolerance) -> np.ndarray:

@@ -26,7 +26,7 @@ def save_class_names(path: str | os.PathLike, class_names: Sequence[str]) -> Non
     >>> load_class_names("/tmp/classes.json")  # doctest: +SKIP
     ['cat', 'dog']
     """
-    names = _checked(class_names, "class_names")
+    names = check_class_names(class_names, "class_names")
     path = os.fspath(path)
     tmp_path = f"{path}.tmp-{os.getpid()}"
     try:
@@ -54,11 +54,23 @@ def load_class_names(path: str | os.PathLike) -> list[str]:
     """
     with open(path, encoding="utf-8") as f:
         names = json.load(f)
-    return _checked(names, f"the content of {os.fspath(path)}")
+    return check_class_names(names, f"the content of {os.fspath(path)}")
 
 
-def _checked(class_names: object, name: str) -> list[str]:
-    """Validates a class-name list."""
+def check_class_names(class_names: object, name: str = "class_names") -> list[str]:
+    """Validates a class-name list.
+
+    Args:
+        class_names: the value to check.
+        name: what to call it in the error message.
+
+    Returns:
+        The names as a list.
+
+    Raises:
+        ValueError: unless `class_names` is a non-empty sequence of distinct
+            non-empty strings.
+    """
     names = (
         list(class_names)
         if isinstance(class_names, Sequence) and not isinstance(class_names, str)

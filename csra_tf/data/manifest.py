@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from csra_tf.data.class_names import check_class_names
 from csra_tf.data.image_files import (
     bad_image_records,
     check_image_files,
@@ -114,7 +115,7 @@ def manifest(
         )
     check_on_bad_record(on_bad_record)
     if class_names is not None:
-        class_names = _check_class_names(class_names)
+        class_names = check_class_names(class_names)
     if image_root is None:
         image_root = os.path.dirname(os.path.abspath(path))
 
@@ -235,21 +236,6 @@ def load_boxes(path: str | os.PathLike) -> list[list[dict[str, Any]]]:
             if line.strip():
                 boxes.append(list(json.loads(line).get("boxes", [])))
     return boxes
-
-
-def _check_class_names(class_names: Sequence[str]) -> list[str]:
-    """Validates a user-given class list."""
-    names = list(class_names) if not isinstance(class_names, str) else None
-    if (
-        not names
-        or not all(isinstance(name, str) and name for name in names)
-        or len(set(names)) != len(names)
-    ):
-        raise ValueError(
-            "`class_names` must be a non-empty list of distinct non-empty strings. "
-            f"Received: class_names={class_names!r}"
-        )
-    return names
 
 
 def _infer_class_names(path: str, records: list[RawRecord]) -> list[str]:
