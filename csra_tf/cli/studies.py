@@ -65,6 +65,17 @@ def _seeds(default: Sequence[int]) -> list[int]:
     return parse_list(FLAGS.seeds, int, "seeds") if FLAGS.seeds else list(default)
 
 
+def _print_study(study: Callable, **kwargs) -> None:
+    """Runs an ablation on the flags' base config and prints its summary.
+
+    Args:
+        study: one of `csra_tf.ablations`' studies (`lambda_sweep`, ...).
+        **kwargs: the study's own arguments besides the config and seeds.
+    """
+    summary = study(train_cli.config_from_flags(), seeds=_seeds([0]), **kwargs)
+    print(ablations.format_summary(summary))
+
+
 def lambda_sweep_main(argv):
     """absl main: the lambda sweep (Fig. 5); prints the summary table.
 
@@ -72,12 +83,7 @@ def lambda_sweep_main(argv):
         argv: leftover command-line arguments (none expected).
     """
     del argv
-    summary = ablations.lambda_sweep(
-        train_cli.config_from_flags(),
-        lams=parse_list(FLAGS.lams, float, "lams"),
-        seeds=_seeds([0]),
-    )
-    print(ablations.format_summary(summary))
+    _print_study(ablations.lambda_sweep, lams=parse_list(FLAGS.lams, float, "lams"))
 
 
 def head_sweep_main(argv):
@@ -87,25 +93,20 @@ def head_sweep_main(argv):
         argv: leftover command-line arguments (none expected).
     """
     del argv
-    summary = ablations.head_sweep(
-        train_cli.config_from_flags(),
+    _print_study(
+        ablations.head_sweep,
         head_counts=parse_list(FLAGS.head_counts, int, "head_counts"),
-        seeds=_seeds([0]),
     )
-    print(ablations.format_summary(summary))
 
 
 def normalization_main(argv):
-    """absl main: classifier normalisation on / off (Table 8); prints the summary table.
+    """absl main: classifier normalisation on / off (Table 8); prints the summary.
 
     Args:
         argv: leftover command-line arguments (none expected).
     """
     del argv
-    summary = ablations.normalization_ablation(
-        train_cli.config_from_flags(), seeds=_seeds([0])
-    )
-    print(ablations.format_summary(summary))
+    _print_study(ablations.normalization_ablation)
 
 
 def pooling_main(argv):
@@ -115,10 +116,7 @@ def pooling_main(argv):
         argv: leftover command-line arguments (none expected).
     """
     del argv
-    summary = ablations.pooling_ablation(
-        train_cli.config_from_flags(), seeds=_seeds([0])
-    )
-    print(ablations.format_summary(summary))
+    _print_study(ablations.pooling_ablation)
 
 
 def compare_heads_main(argv):
