@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -18,8 +16,8 @@ from csra_tf.attention import (
 )
 from csra_tf.models import build_classifier
 from csra_tf.training import TrainConfig
+from tests.programs import run_program
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLASSES = ["red", "green", "blue"]
 
 
@@ -151,16 +149,8 @@ def test_attention_report_writes_overlays_and_score(tmp_path):
 @pytest.mark.slow
 def test_attention_maps_main(tmp_path):
     make_run(tmp_path)
-    result = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(REPO, "experiments", "attention_maps.py"),
-            f"--workdir={tmp_path}",
-            "--num_images=2",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = run_program(
+        "experiments/attention_maps.py", f"--workdir={tmp_path}", "--num_images=2"
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Pointing game:" in result.stdout

@@ -4,8 +4,6 @@ import csv
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,8 +12,8 @@ from absl import flags
 from csra_tf import ablations
 from csra_tf.cli import studies
 from csra_tf.training import TrainConfig
+from tests.programs import REPO, run_program
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHAPES_FLAGS = os.path.join(REPO, "experiments", "configs", "shapes_csra.flags")
 TINY = dict(
     num_train=64,
@@ -235,19 +233,13 @@ def test_list_flags_are_checked():
 
 @pytest.mark.slow
 def test_compare_heads_program(tmp_path, tiny_base):
-    result = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(REPO, "experiments", "compare_heads.py"),
-            f"--workdir={tmp_path}",
-            f"--flagfile={SHAPES_FLAGS}",
-            *TINY_FLAGS,
-            f"--data_dir={tiny_base.data_dir}",
-            "--seeds=0",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = run_program(
+        "experiments/compare_heads.py",
+        f"--workdir={tmp_path}",
+        f"--flagfile={SHAPES_FLAGS}",
+        *TINY_FLAGS,
+        f"--data_dir={tiny_base.data_dir}",
+        "--seeds=0",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "| mean ± std |" in result.stdout

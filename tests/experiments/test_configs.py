@@ -12,8 +12,8 @@ from csra_tf.cli import train as train_cli
 from csra_tf.layers import CSRA
 from csra_tf.models import build_classifier
 from csra_tf.training import TrainConfig
+from tests.programs import REPO
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG_DIR = os.path.join(REPO, "experiments", "configs")
 
 _PAPER = dict(

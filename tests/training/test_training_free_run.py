@@ -2,8 +2,6 @@
 
 import csv
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -22,8 +20,7 @@ from csra_tf.training.training_free_run import (
     training_free_run,
 )
 from csra_tf.training_free import with_max_pooling
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.programs import run_program
 
 
 def make_gap_run(workdir, head="gap"):
@@ -106,16 +103,8 @@ def test_training_free_run_rejects_csra_runs_and_bad_grids(tmp_path):
 @pytest.mark.slow
 def test_training_free_main(tmp_path):
     make_gap_run(tmp_path)
-    result = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(REPO, "experiments", "training_free.py"),
-            f"--workdir={tmp_path}",
-            "--lams=0.05,0.3",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = run_program(
+        "experiments/training_free.py", f"--workdir={tmp_path}", "--lams=0.05,0.3"
     )
     assert result.returncode == 0, result.stderr[-3000:]
     header, row = result.stdout.strip().splitlines()[-2:]
