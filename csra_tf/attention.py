@@ -22,6 +22,7 @@ import tensorflow as tf
 from csra_tf.data import load_boxes, shapes_dir
 from csra_tf.data.class_names import check_class_names
 from csra_tf.export.images import attention_overlay
+from csra_tf.metrics import sigmoid
 from csra_tf.models import HEAD_LAYER_NAME
 from csra_tf.training.config import TrainConfig
 from csra_tf.training.saved_run import load_run
@@ -310,7 +311,7 @@ def write_overlays(
     index = _class_index(class_names)
     maps = attention_maps(model, images)
     logits = model.predict_on_batch(_model_inputs(model, images))
-    probs = 1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64)))
+    probs = sigmoid(logits)
     os.makedirs(output_dir, exist_ok=True)
     paths = []
     for i, image in enumerate(images):

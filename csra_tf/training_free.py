@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from csra_tf.metrics import evaluate
+from csra_tf.metrics import evaluate, sigmoid
 
 OUTPUT_MODES = ("scores", "pooled")
 _POOLINGS = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalAveragePooling1D)
@@ -223,9 +223,7 @@ def scores_to_probabilities(scores: np.ndarray, activation=None) -> np.ndarray:
     """
     activation = keras.activations.get(activation)
     if activation is keras.activations.linear:
-        return (1.0 / (1.0 + np.exp(-np.asarray(scores, np.float64)))).astype(
-            np.float32
-        )
+        return sigmoid(scores).astype(np.float32)
     out = activation(ops.convert_to_tensor(np.asarray(scores, np.float32)))
     return np.asarray(ops.convert_to_numpy(out), np.float32)
 

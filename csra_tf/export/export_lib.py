@@ -48,6 +48,7 @@ from csra_tf.export.verify import (
     compare,
     median_latency_ms,
 )
+from csra_tf.metrics import sigmoid
 
 REPORT_FILE = "export_report.json"
 SAVED_MODEL_DIR = "saved_model"
@@ -134,7 +135,7 @@ def export_model(
 
     def keras_outputs(images):
         logits = keras.ops.convert_to_numpy(model.predict_on_batch(images))
-        return {"logits": logits, "probabilities": _sigmoid(logits)}
+        return {"logits": logits, "probabilities": sigmoid(logits).astype(np.float32)}
 
     with _bar("keras", total, progress) as bar:
         reference, targets = verify(keras_outputs, bar)
@@ -392,7 +393,3 @@ def _count(num_examples: int | None, limit: int | None) -> int | None:
 
 def _bar(name: str, total: int | None, enabled: bool) -> tqdm:
     return tqdm(total=total, desc=f"{name:>12s}", unit="img", disable=not enabled)
-
-
-def _sigmoid(logits: np.ndarray) -> np.ndarray:
-    return (1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64)))).astype(np.float32)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 import numpy as np
 
 from csra_tf.export.saved_model import INPUT_NAME, SERVING_KEY
-from csra_tf.metrics import evaluate
+from csra_tf.metrics import evaluate, sigmoid
 
 
 def _interpreter_class():
@@ -262,7 +262,7 @@ def compare(
             "Reference and export probabilities differ in shape. Received: "
             f"reference.shape={reference_probs.shape}, probs.shape={probs.shape}"
         )
-    ranking = 1.0 / (1.0 + np.exp(-np.asarray(outputs["logits"], np.float64)))
+    ranking = sigmoid(outputs["logits"])
     return {
         "max_abs_delta_probability": float(np.max(np.abs(probs - reference_probs))),
         "mAP": float(evaluate(ranking, targets)["mAP"]),

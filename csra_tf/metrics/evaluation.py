@@ -15,6 +15,18 @@ _TOP_K = 3
 _METRIC_NAMES = ("mAP", "CP", "CR", "CF1", "OP", "OR", "OF1")
 
 
+def sigmoid(logits) -> np.ndarray:
+    """Probabilities from logits, computed in float64.
+
+    Args:
+        logits: an array of any shape.
+
+    Returns:
+        float64 `1 / (1 + exp(-logits))`, same shape.
+    """
+    return 1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64)))
+
+
 def _validate(probs, targets, probs_name: str = "probs") -> tuple:
     """Converts inputs to float64 arrays and checks them.
 

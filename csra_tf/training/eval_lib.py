@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from csra_tf.metrics import sigmoid
 from csra_tf.training.checkpoints import atomic_write_json
 
 TABLE_COLUMNS = ("mAP", "CP", "CR", "CF1", "OP", "OR", "OF1")
@@ -33,7 +34,7 @@ def predict_probabilities(
     probs, targets = [], []
     for images, batch_targets in dataset:
         logits = model.predict_on_batch(images)
-        probs.append(1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64))))
+        probs.append(sigmoid(logits))
         targets.append(np.asarray(batch_targets))
         progress.add(1)
     return np.concatenate(probs).astype(np.float32), np.concatenate(targets)
