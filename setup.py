@@ -11,11 +11,13 @@ setup(
     ),
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    python_requires=">=3.10",
+    python_requires=">=3.11",
     packages=find_packages(include=["csra_tf", "csra_tf.*"]),
     install_requires=[
+        "tensorflow>=2.20",
         "keras>=3",
         "keras-cv>=0.9",
+        "keras-hub>=0.32",
         "tensorflow-datasets",
         "numpy",
         "absl-py",
@@ -26,10 +28,10 @@ setup(
         "ai-edge-litert",
     ],
     extras_require={
-        "cpu": ["tensorflow-cpu>=2.16"],
-        "gpu": ["tensorflow[and-cuda]>=2.16"],
+        "cpu": [],
+        "gpu": ["tensorflow[and-cuda]>=2.20"],
         "test": ["pytest", "scikit-learn", "ruff"],
-        "vit": ["keras-hub>=0.32"],
+        "torch": ["torch"],
     },
     entry_points={
         "console_scripts": [
@@ -37,6 +39,9 @@ setup(
             "csra-eval=csra_tf.cli.evaluate:run",
             "csra-export=csra_tf.cli.export:run",
             "csra-predict=csra_tf.cli.predict:run",
+            "csra-import=csra_tf.cli.import_checkpoint:run",
+            "csra-training-free=csra_tf.cli.training_free:run",
+            "csra-attention-report=csra_tf.cli.attention_report:run",
             "csra-lambda-sweep=csra_tf.cli.studies:run_lambda_sweep",
             "csra-head-sweep=csra_tf.cli.studies:run_head_sweep",
             "csra-normalization-ablation=csra_tf.cli.studies:run_normalization",

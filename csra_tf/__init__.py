@@ -1,7 +1,9 @@
 """csra-tf: class-specific residual attention (Zhu & Wu, ICCV 2021) for Keras 3.
 
-Public API:
+Public API (imported lazily: `import csra_tf` loads nothing heavy until a name
+is used):
     CSRA                 the multi-head residual-attention head (csra_tf.layers)
+    CSRAClassifier       backbone + head as one Keras model (csra_tf.models)
     build_classifier     backbone + CSRA/GAP head, pixels in [0, 255] -> logits
     backbones            `create(name, weights, image_size)` and the registry
     evaluate             mAP, CP, CR, CF1, OP, OR, OF1 (+ top-3) and per-class AP
@@ -10,35 +12,50 @@ Public API:
     with_max_pooling     training-free max pooling for trained models (Fig. 1)
     attention_maps       per-class attention maps of a CSRA model (Fig. 4)
     pointing_game        attention peaks against object boxes
-    ablations            the paper's ablations and the CSRA-vs-GAP comparison
+    studies              the paper's ablations and the CSRA-vs-GAP comparison
+
+The package's layers and the direction of its imports are described in
+docs/architecture.md.
 """
 
-from csra_tf import ablations, backbones, data, layers, metrics, models, training
-from csra_tf.attention import attention_maps, pointing_game
-from csra_tf.layers import CSRA
-from csra_tf.metrics import MeanAveragePrecision, evaluate
-from csra_tf.models import build_classifier
-from csra_tf.training import MaskedBinaryCrossentropy, TrainConfig, train
-from csra_tf.training_free import with_max_pooling
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "CSRA",
-    "MaskedBinaryCrossentropy",
-    "MeanAveragePrecision",
-    "TrainConfig",
-    "ablations",
-    "attention_maps",
+_LAZY_ATTRIBUTES = {
+    "CSRA": "csra_tf.layers",
+    "CSRAClassifier": "csra_tf.models",
+    "MaskedBinaryCrossentropy": "csra_tf.training",
+    "MeanAveragePrecision": "csra_tf.metrics",
+    "TrainConfig": "csra_tf.config",
+    "attention_maps": "csra_tf.inference",
+    "build_classifier": "csra_tf.models",
+    "evaluate": "csra_tf.metrics",
+    "pointing_game": "csra_tf.inference",
+    "train": "csra_tf.training",
+    "with_max_pooling": "csra_tf.training_free",
+}
+_LAZY_MODULES = (
     "backbones",
-    "build_classifier",
+    "config",
     "data",
-    "evaluate",
     "layers",
     "metrics",
     "models",
-    "pointing_game",
-    "train",
+    "studies",
     "training",
-    "with_max_pooling",
-]
+)
+
+__all__ = sorted([*_LAZY_ATTRIBUTES, *_LAZY_MODULES])
+
+
+def __getattr__(name):
+    if name in _LAZY_ATTRIBUTES:
+        return getattr(importlib.import_module(_LAZY_ATTRIBUTES[name]), name)
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f"csra_tf.{name}")
+    raise AttributeError(f"module 'csra_tf' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

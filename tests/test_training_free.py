@@ -5,17 +5,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from csra_tf.layers import AvgMaxClassScores
 from csra_tf.metrics import evaluate
-from csra_tf.models import build_classifier
-from csra_tf.training.eval_lib import predict_probabilities
-from csra_tf.training_free import (
-    AvgMaxClassScores,
-    head_activation,
+from csra_tf.models import build_classifier, predict_probabilities
+from csra_tf.studies.training_free import (
     map_by_lambda,
     pooled_class_scores,
     scores_to_probabilities,
-    with_max_pooling,
 )
+from csra_tf.training_free import head_activation, with_max_pooling
 
 
 def _pixels(size=32, batch=3, seed=0):
@@ -51,7 +49,7 @@ def _numpy_avg_max(features, kernel, bias, lam):
 def _gap_model(seed=0):
     keras.utils.set_random_seed(seed)
     model = build_classifier("tiny", num_classes=5, head="gap", image_size=32)
-    _randomise_dense(model.get_layer("head"), seed)
+    _randomise_dense(model.head, seed)
     return model
 
 
@@ -87,7 +85,7 @@ def test_gap_classifier_matches_numpy_statement():
     model = _gap_model()
     x = _pixels()
     features = np.asarray(model.get_layer("tiny_backbone")(x))
-    kernel, bias = model.get_layer("head").get_weights()
+    kernel, bias = model.head.get_weights()
     for lam in (0.0, 0.1, 0.5):
         out = np.asarray(with_max_pooling(model, lam)(x))
         np.testing.assert_allclose(
@@ -110,7 +108,7 @@ def test_returned_model_saves_and_loads_safe_mode(tmp_path):
     scored.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
     np.testing.assert_allclose(np.asarray(loaded(x)), expected, atol=1e-6)
-    assert loaded.get_layer("head").lam == pytest.approx(0.2)
+    assert loaded.head.lam == pytest.approx(0.2)
 
 
 def _check_against_original(model, x, feature_layer, atol=1e-5):

@@ -1,10 +1,15 @@
 """keras-cv feature-map backbones: ResNet V1/V2, MobileNetV3, EfficientNet V1/V2.
 
-Each name is registered with a standard architecture written out here, so a
-randomly initialised backbone is built without any download (keras-cv's alias
-constructors, e.g. `ResNet50V2Backbone()`, fetch their configs from the
-network). The MobileNetV3 and EfficientNet layouts are those of
-`keras.applications` (same parameter counts with `include_top=False`).
+The keras-cv ResNets are registered as `keras_cv_resnet{depth}` (V1) and
+`keras_cv_resnet{depth}_v2`; the plain `resnet{depth}` names are torchvision's
+ResNets (see `keras_hub_backbones`). Each name is registered with a standard
+architecture written out here, so a randomly initialised backbone is built
+without any download (keras-cv's alias constructors, e.g.
+`ResNet50V2Backbone()`, fetch their configs from the network). Pixels are
+normalised by a `PixelNormalization` layer in front of the keras-cv model
+(`"unit"`, keras-cv's own rescaling, by default). The MobileNetV3 and
+EfficientNet layouts are those of `keras.applications` (same parameter counts
+with `include_top=False`).
 """
 
 from __future__ import annotations
@@ -14,6 +19,11 @@ import os
 import keras
 
 from csra_tf.backbones.registry import register
+from csra_tf.errors import UserError
+from csra_tf.layers.pixel_normalization import PixelNormalization
+
+# keras-cv's own `include_rescaling`: pixels / 255.
+_KERAS_CV_NORMALIZATION = "unit"
 
 # Depth -> (blocks per stage, keras-cv block type); standard ResNet layouts.
 _RESNET_LAYOUTS = {
@@ -73,30 +83,39 @@ _EFFICIENTNET_SCALING = {
 }
 
 
-def _keras_cv_factory(class_name: str, config: dict, preset_prefix: str):
+def _keras_cv_factory(name: str, class_name: str, config: dict, preset_prefix: str):
     """Returns a registry factory for a keras-cv backbone class.
 
     Args:
+        name: the registered name, used for the model's name.
         class_name: a class of `keras_cv.models`, e.g. `"MobileNetV3Backbone"`.
         config: the architecture arguments for random initialisation.
         preset_prefix: keras-cv preset names this registry name accepts as
             `weights` start with it (e.g. `"mobilenet_v3_small"`).
 
     Returns:
-        A factory `(weights=None, image_size=448, **overrides) -> keras.Model`
-        whose model takes pixels in [0, 255] and returns the last feature map.
+        A factory `(weights=None, image_size=448, pixel_normalization=None,
+        **overrides) -> keras.Model` whose model takes pixels in [0, 255],
+        normalises them with a `PixelNormalization` layer (keras-cv's own
+        `"unit"` by default) and returns the last feature map.
     """
 
-    def factory(weights=None, image_size=448, **overrides):
+    def factory(weights=None, image_size=448, pixel_normalization=None, **overrides):
         import keras_cv
 
         cls = getattr(keras_cv.models, class_name)
         input_shape = (image_size, image_size, 3)
+        # The pixel normalisation is ours, in front of the keras-cv model.
+        overrides = {**overrides, "include_rescaling": False}
         if weights is not None:
-            return _from_preset(cls, weights, preset_prefix, input_shape, overrides)
-        arguments = {**config, "include_rescaling": True, "input_shape": input_shape}
-        arguments.update(overrides)
-        return cls(**arguments)
+            backbone = _from_preset(cls, weights, preset_prefix, input_shape, overrides)
+        else:
+            backbone = cls(**{**config, "input_shape": input_shape, **overrides})
+        inputs = keras.Input(input_shape, name="pixels")
+        normalized = PixelNormalization(
+            pixel_normalization or _KERAS_CV_NORMALIZATION, name="pixel_normalization"
+        )(inputs)
+        return keras.Model(inputs, backbone(normalized), name=f"{name}_backbone")
 
     return factory
 
@@ -104,20 +123,11 @@ def _keras_cv_factory(class_name: str, config: dict, preset_prefix: str):
 def _from_preset(cls, weights, preset_prefix, input_shape, overrides):
     choices = sorted(p for p in cls.presets_with_weights if p.startswith(preset_prefix))
     if weights not in choices and not os.path.isdir(weights):
-        raise ValueError(
+        raise UserError(
             f"`weights` must be None, a preset of {cls.__name__} ({choices}) or a "
             f"local preset directory. Received: weights={weights}"
         )
-    model = cls.from_preset(weights, input_shape=input_shape, **overrides)
-    if not model.get_config().get("include_rescaling", True):
-        return _with_pixel_rescaling(model, input_shape)
-    return model
-
-
-def _with_pixel_rescaling(backbone: keras.Model, input_shape) -> keras.Model:
-    inputs = keras.Input(input_shape, name="pixels")
-    features = backbone(keras.layers.Rescaling(1.0 / 255.0, name="rescale")(inputs))
-    return keras.Model(inputs, features, name=f"{backbone.name}_pixels")
+    return cls.from_preset(weights, input_shape=input_shape, **overrides)
 
 
 def _resnet_config(depth: int) -> dict:
@@ -131,26 +141,32 @@ def _resnet_config(depth: int) -> dict:
 
 
 for _depth in _RESNET_LAYOUTS:
-    register(f"resnet{_depth}")(
-        _keras_cv_factory("ResNetBackbone", _resnet_config(_depth), f"resnet{_depth}_")
-    )
-    register(f"resnet{_depth}_v2")(
+    _name = f"keras_cv_resnet{_depth}"
+    register(_name)(
         _keras_cv_factory(
-            "ResNetV2Backbone", _resnet_config(_depth), f"resnet{_depth}_v2_"
+            _name, "ResNetBackbone", _resnet_config(_depth), f"resnet{_depth}_"
+        )
+    )
+    register(f"{_name}_v2")(
+        _keras_cv_factory(
+            f"{_name}_v2",
+            "ResNetV2Backbone",
+            _resnet_config(_depth),
+            f"resnet{_depth}_v2_",
         )
     )
 
-register("mobilenet_v3_small")(
-    _keras_cv_factory("MobileNetV3Backbone", _MOBILENET_V3_SMALL, "mobilenet_v3_small")
-)
-register("mobilenet_v3_large")(
-    _keras_cv_factory("MobileNetV3Backbone", _MOBILENET_V3_LARGE, "mobilenet_v3_large")
-)
+for _name, _config in (
+    ("mobilenet_v3_small", _MOBILENET_V3_SMALL),
+    ("mobilenet_v3_large", _MOBILENET_V3_LARGE),
+):
+    register(_name)(_keras_cv_factory(_name, "MobileNetV3Backbone", _config, _name))
 
 for _variant, (_width, _depth_coefficient) in _EFFICIENTNET_SCALING.items():
     _scaling = dict(width_coefficient=_width, depth_coefficient=_depth_coefficient)
     register(f"efficientnet_{_variant}")(
         _keras_cv_factory(
+            f"efficientnet_{_variant}",
             "EfficientNetV1Backbone",
             {**_EFFICIENTNET_V1_B0, **_scaling},
             f"efficientnetv1_{_variant}",
@@ -158,6 +174,7 @@ for _variant, (_width, _depth_coefficient) in _EFFICIENTNET_SCALING.items():
     )
     register(f"efficientnet_v2_{_variant}")(
         _keras_cv_factory(
+            f"efficientnet_v2_{_variant}",
             "EfficientNetV2Backbone",
             {**_EFFICIENTNET_V2_B0, **_scaling},
             f"efficientnetv2_{_variant}",

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import keras
 
+from csra_tf.errors import UserError
+
 
 def tiny_backbone(
     image_size: int | None = 64,
@@ -32,7 +34,7 @@ def tiny_backbone(
         features, `d = stage_widths[-1]`, `n = len(stage_widths) - 1`.
     """
     if not stage_widths or blocks_per_stage < 1:
-        raise ValueError(
+        raise UserError(
             "tiny_backbone needs at least one stage and one block per stage. "
             f"Received: stage_widths={stage_widths}, "
             f"blocks_per_stage={blocks_per_stage}"

@@ -5,22 +5,39 @@ embeddings are reshaped to a `(B, h, w, d)` map, and when the input size differs
 from the pretrained one the position embeddings are interpolated (Dosovitskiy et
 al., 2021), e.g. 224 -> 448 px gives 28 x 28 tokens for ViT-B/16.
 
-keras-hub is an optional dependency: `pip install "csra-tf[vit]"`.
+Weights come from keras-hub (preset names, `hf://` / `kaggle://` handles, local
+preset directories) or from a PyTorch `.pth` state dict of a timm ViT, converted
+by `csra_tf.convert.timm_vit`.
 """
 
 from __future__ import annotations
 
-import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import keras
+import keras_hub
 import numpy as np
 from keras import ops
 
 from csra_tf.backbones.registry import register
+from csra_tf.config.choices import PIXEL_NORMALIZATIONS
+from csra_tf.convert.pth import load_state_dict
+from csra_tf.convert.timm_vit import (
+    interpolate_position_embeddings,
+    load_timm_vit_weights,
+)
+from csra_tf.errors import UserError
+from csra_tf.layers.pixel_normalization import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    PixelNormalization,
+)
 
 VIT_CONFIGS = {
+    "vit_tiny": dict(
+        patch_size=16, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64
+    ),
     "vit_b16": dict(
         patch_size=16, num_layers=12, num_heads=12, hidden_dim=768, mlp_dim=3072
     ),
@@ -28,13 +45,15 @@ VIT_CONFIGS = {
         patch_size=16, num_layers=24, num_heads=16, hidden_dim=1024, mlp_dim=4096
     ),
 }
-"""Architectures of the registered ViTs (Dosovitskiy et al., Table 1)."""
+"""Architectures of the registered ViTs: ViT-B/16 and ViT-L/16 (Dosovitskiy et
+al., Table 1) and `vit_tiny`, a two-block test model."""
 
-# keras-hub's ViT presets map pixels in [0, 255] to [-1, 1].
-_DEFAULT_SCALE = 1.0 / 127.5
-_DEFAULT_OFFSET = -1.0
+DEFAULT_PIXEL_NORMALIZATION = "symmetric"
+"""Pixel normalisation of ViT weights (timm's and the CSRA authors'), [-1, 1]."""
+
 _PATCHING_LAYER = "vit_patching_and_embedding"
-_INTERPOLATIONS = ("bilinear", "bicubic")
+_HANDLE_SCHEMES = ("hf://", "kaggle://", "gs://")
+_SCALING_TOLERANCE = 1e-6
 
 
 @keras.saving.register_keras_serializable(package="csra_tf")
@@ -62,12 +81,12 @@ class TokensToFeatureMap(keras.layers.Layer):
         super().__init__(**kwargs)
         grid_size = tuple(int(s) for s in grid_size)
         if len(grid_size) != 2 or min(grid_size) < 1:
-            raise ValueError(
+            raise UserError(
                 "`grid_size` must be two positive ints. "
                 f"Received: grid_size={grid_size}"
             )
         if num_prefix_tokens < 0:
-            raise ValueError(
+            raise UserError(
                 "`num_prefix_tokens` must be >= 0. "
                 f"Received: num_prefix_tokens={num_prefix_tokens}"
             )
@@ -78,7 +97,7 @@ class TokensToFeatureMap(keras.layers.Layer):
         num_tokens = input_shape[1]
         expected = self.num_prefix_tokens + self.grid_size[0] * self.grid_size[1]
         if num_tokens is not None and num_tokens != expected:
-            raise ValueError(
+            raise UserError(
                 f"Expected {expected} tokens ({self.num_prefix_tokens} prefix + "
                 f"{self.grid_size} patches). Received: input_shape={input_shape}"
             )
@@ -99,67 +118,11 @@ class TokensToFeatureMap(keras.layers.Layer):
         return config
 
 
-def interpolate_position_embeddings(
-    embeddings: np.ndarray,
-    target_grid: Sequence[int],
-    num_prefix_tokens: int = 1,
-    interpolation: str = "bicubic",
-) -> np.ndarray:
-    """Resizes a ViT position-embedding table to a new patch grid.
-
-    The prefix (class-token) rows are kept; the patch rows, laid out row-major
-    on a square source grid, are resized as an image with half-pixel centres.
-
-    Args:
-        embeddings: `(num_prefix_tokens + g * g, d)` table (a leading batch
-            axis of 1 is accepted and kept).
-        target_grid: `(h, w)` patch grid of the new input size.
-        num_prefix_tokens: rows before the patch rows.
-        interpolation: `"bicubic"` (as in the ViT paper) or `"bilinear"`.
-
-    Returns:
-        The `(num_prefix_tokens + h * w, d)` table (with the batch axis if
-        `embeddings` had one), same dtype.
-
-    Example:
-    >>> import numpy as np
-    >>> table = np.zeros((1 + 14 * 14, 768), "float32")
-    >>> interpolate_position_embeddings(table, (28, 28)).shape
-    (785, 768)
-    """
-    if interpolation not in _INTERPOLATIONS:
-        raise ValueError(
-            f"`interpolation` must be one of {_INTERPOLATIONS}. "
-            f"Received: interpolation={interpolation}"
-        )
-    table = np.asarray(embeddings)
-    batched = table.ndim == 3
-    if batched:
-        table = table[0]
-    num_patches = table.shape[0] - num_prefix_tokens
-    side = math.isqrt(max(num_patches, 0))
-    if table.ndim != 2 or side * side != num_patches or side == 0:
-        raise ValueError(
-            "The patch rows of `embeddings` must form a square grid after "
-            f"{num_prefix_tokens} prefix rows. Received: embeddings.shape="
-            f"{np.shape(embeddings)}"
-        )
-    target_grid = tuple(int(s) for s in target_grid)
-    prefix, patches = table[:num_prefix_tokens], table[num_prefix_tokens:]
-    if target_grid != (side, side):
-        grid = patches.reshape(1, side, side, -1).astype("float32")
-        resized = ops.image.resize(
-            grid, target_grid, interpolation=interpolation, antialias=False
-        )
-        patches = np.asarray(ops.convert_to_numpy(resized)).reshape(-1, table.shape[1])
-    out = np.concatenate([prefix, patches.astype(table.dtype)], axis=0)
-    return out[None] if batched else out
-
-
 def vit_backbone(
     architecture: dict,
-    weights: str | None = None,
+    weights: str | os.PathLike | None = None,
     image_size: int = 448,
+    pixel_normalization: str | None = None,
     interpolation: str = "bicubic",
     name: str = "vit_backbone",
     **overrides,
@@ -167,56 +130,86 @@ def vit_backbone(
     """Builds a keras-hub ViT that returns its patch tokens as a feature map.
 
     Args:
-        architecture: `keras_hub.models.ViTBackbone` arguments for random
-            initialisation (see `VIT_CONFIGS`); ignored when `weights` is set.
-        weights: None, a keras-hub ViT preset name (e.g.
-            `"vit_base_patch16_224_imagenet"`) or a local preset directory
+        architecture: `keras_hub.models.ViTBackbone` arguments (see
+            `VIT_CONFIGS`) for random initialisation and for `.pth` weights;
+            ignored for keras-hub presets, which carry their own.
+        weights: None (random initialisation), a PyTorch `.pth` state dict of
+            a timm ViT of this architecture (a local file, e.g. timm's
+            `pytorch_model.bin` or the CSRA authors' checkpoint, whose
+            `classifier.*` heads are skipped), a keras-hub ViT preset name
+            (e.g. `"vit_base_patch16_224_imagenet"`), a handle keras-hub loads
+            (`"hf://..."`, `"kaggle://..."`) or a local preset directory
             (written by `ViTBackbone.save_to_preset`).
-        image_size: side of the square input; a multiple of the patch size. A
-            preset made for another size gets interpolated position embeddings.
+        image_size: side of the square input; a multiple of the patch size.
+            Weights made for another size get interpolated position
+            embeddings.
+        pixel_normalization: how pixels in [0, 255] are mapped to the ViT's
+            input: `"symmetric"` ([-1, 1]), `"unit"` ([0, 1]) or
+            `"imagenet"` (mean/std), see `PixelNormalization`. None: the
+            weights' own, i.e. a keras-hub preset's image converter, else
+            `DEFAULT_PIXEL_NORMALIZATION`.
         interpolation: how position embeddings are resized.
         name: model name.
-        **overrides: more `ViTBackbone` arguments (e.g. `num_layers` for a tiny
-            test model, `dropout_rate`).
+        **overrides: more `ViTBackbone` arguments (e.g. `num_layers` for a
+            tiny test model, `dropout_rate`).
 
     Returns:
         A `keras.Model` mapping pixels in [0, 255], `(B, S, S, 3)`, to
         `(B, S/p, S/p, hidden_dim)`.
 
     Example:
-    >>> model = vit_backbone(VIT_CONFIGS["vit_b16"], image_size=32,
-    ...                      num_layers=1, hidden_dim=8, num_heads=2, mlp_dim=16)
+    >>> model = vit_backbone(VIT_CONFIGS["vit_tiny"], image_size=32)
     >>> model.output_shape
-    (None, 2, 2, 8)
+    (None, 2, 2, 32)
     """
-    keras_hub = _import_keras_hub()
     if image_size is None:
-        raise ValueError(
+        raise UserError(
             "ViT backbones need a fixed input size. Received: image_size=None"
         )
+    if pixel_normalization is not None and (
+        pixel_normalization not in PIXEL_NORMALIZATIONS
+    ):
+        raise UserError(
+            f"`pixel_normalization` must be None or one of {PIXEL_NORMALIZATIONS}. "
+            f"Received: pixel_normalization={pixel_normalization}"
+        )
+    if weights is not None and not isinstance(weights, Mapping):
+        weights = os.fspath(weights)
     image_shape = (image_size, image_size, 3)
-    scale, offset = _DEFAULT_SCALE, _DEFAULT_OFFSET
-    if weights is None:
+    scaling = DEFAULT_PIXEL_NORMALIZATION
+    if weights is None or isinstance(weights, Mapping) or _is_state_dict_file(weights):
         config = {**architecture, **overrides}
-        patch = _pair(config["patch_size"])
-        _check_divisible(image_size, patch)
+        _check_divisible(image_size, _pair(config["patch_size"]))
         vit = keras_hub.models.ViTBackbone(image_shape=image_shape, **config)
+        if weights is not None:
+            state_dict = weights if isinstance(weights, Mapping) else None
+            load_timm_vit_weights(
+                vit,
+                state_dict or load_state_dict(weights),
+                interpolation=interpolation,
+            )
     else:
         presets = sorted(keras_hub.models.ViTBackbone.presets)
-        if weights not in presets and not os.path.isdir(weights):
-            raise ValueError(
-                f"`weights` must be None, a keras-hub ViT preset ({presets}) or a "
-                f"local preset directory. Received: weights={weights}"
+        if not (
+            weights in presets
+            or os.path.isdir(weights)
+            or weights.startswith(_HANDLE_SCHEMES)
+        ):
+            raise UserError(
+                "`weights` must be None, a `.pth` state dict file, a keras-hub "
+                f"ViT preset ({presets}), a handle ({', '.join(_HANDLE_SCHEMES)}...) "
+                f"or a local preset directory. Received: weights={weights}"
             )
         source = keras_hub.models.ViTBackbone.from_preset(weights, **overrides)
         _check_divisible(image_size, _pair(source.patch_size))
-        vit = _resized(source, image_shape, interpolation, keras_hub)
-        scale, offset = _preset_pixel_scaling(weights, keras_hub)
+        vit = _resized(source, image_shape, interpolation)
+        if pixel_normalization is None:
+            scaling = _preset_pixel_scaling(weights)
     prefix = 1 if vit.use_class_token else 0
     patch = _pair(vit.patch_size)
     grid = (image_size // patch[0], image_size // patch[1])
     inputs = keras.Input(image_shape, name="pixels")
-    x = keras.layers.Rescaling(scale, offset, name="rescale")(inputs)
+    x = _normalization_layer(pixel_normalization or scaling)(inputs)
     tokens = vit(x)
     features = TokensToFeatureMap(grid, num_prefix_tokens=prefix, name="patch_map")(
         tokens
@@ -224,14 +217,16 @@ def vit_backbone(
     return keras.Model(inputs, features, name=name)
 
 
-def _import_keras_hub():
-    try:
-        import keras_hub
-    except ImportError as error:
-        raise ImportError(
-            'ViT backbones need keras-hub. Install it with: pip install "csra-tf[vit]"'
-        ) from error
-    return keras_hub
+def _is_state_dict_file(weights: str) -> bool:
+    return os.path.isfile(weights)
+
+
+def _normalization_layer(scaling) -> keras.layers.Layer:
+    """`PixelNormalization` for a named mode, else `Rescaling(scale, offset)`."""
+    if isinstance(scaling, str):
+        return PixelNormalization(scaling, name="pixel_normalization")
+    scale, offset = scaling
+    return keras.layers.Rescaling(scale, offset, name="pixel_normalization")
 
 
 def _pair(value) -> tuple[int, int]:
@@ -240,13 +235,13 @@ def _pair(value) -> tuple[int, int]:
 
 def _check_divisible(image_size: int, patch: tuple[int, int]) -> None:
     if image_size % patch[0] or image_size % patch[1]:
-        raise ValueError(
+        raise UserError(
             f"`image_size` must be a multiple of the patch size {patch}. "
             f"Received: image_size={image_size}"
         )
 
 
-def _resized(source, image_shape, interpolation, keras_hub):
+def _resized(source, image_shape, interpolation):
     """A copy of `source` for `image_shape`, position embeddings interpolated."""
     if tuple(source.image_shape) == tuple(image_shape):
         return source
@@ -269,16 +264,36 @@ def _resized(source, image_shape, interpolation, keras_hub):
     return target
 
 
-def _preset_pixel_scaling(weights, keras_hub):
-    """The preset's image-converter scale and offset, or ViT's default."""
+def _preset_pixel_scaling(weights):
+    """The preset's image-converter scaling: a named mode where it is one."""
     if os.path.isdir(weights) and not os.path.exists(
         os.path.join(weights, "image_converter.json")
     ):
-        return _DEFAULT_SCALE, _DEFAULT_OFFSET
+        return DEFAULT_PIXEL_NORMALIZATION
     converter = keras_hub.layers.ViTImageConverter.from_preset(weights)
     scale = 1.0 if converter.scale is None else converter.scale
     offset = 0.0 if converter.offset is None else converter.offset
+    per_channel = (
+        np.broadcast_to(np.asarray(scale, "float64").ravel(), (3,)),
+        np.broadcast_to(np.asarray(offset, "float64").ravel(), (3,)),
+    )
+    for mode, (named_scale, named_offset) in _NAMED_SCALINGS.items():
+        if np.allclose(per_channel[0], named_scale, atol=_SCALING_TOLERANCE) and (
+            np.allclose(per_channel[1], named_offset, atol=_SCALING_TOLERANCE)
+        ):
+            return mode
     return _plain(scale), _plain(offset)
+
+
+_NAMED_SCALINGS = {
+    "unit": ((1.0 / 255.0,) * 3, (0.0,) * 3),
+    "symmetric": ((1.0 / 127.5,) * 3, (-1.0,) * 3),
+    "imagenet": (
+        tuple(1.0 / (255.0 * s) for s in IMAGENET_STD),
+        tuple(-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD, strict=True)),
+    ),
+}
+"""Each `PixelNormalization` mode as per-channel `x * scale + offset`."""
 
 
 def _plain(value):
@@ -287,11 +302,12 @@ def _plain(value):
 
 
 def _vit_factory(key: str):
-    def factory(weights=None, image_size=448, **overrides):
+    def factory(weights=None, image_size=448, pixel_normalization=None, **overrides):
         return vit_backbone(
             VIT_CONFIGS[key],
             weights=weights,
             image_size=image_size,
+            pixel_normalization=pixel_normalization,
             name=f"{key}_backbone",
             **overrides,
         )

@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import sys
 
-from absl import app, flags, logging
+from absl import flags
 
+from csra_tf.cli.app import no_arguments, quiet_tensorflow_logs, run_program
+from csra_tf.cli.config_flags import define_data_flags, flag_overrides
+from csra_tf.config import TrainConfig
+from csra_tf.errors import UserError
 from csra_tf.export.export_lib import (
     ExportVerificationError,
     export_model_file,
@@ -29,6 +33,7 @@ from csra_tf.export.report import (
 )
 from csra_tf.export.tflite import VARIANTS
 
+PROGRAM = "csra-export"
 FLAGS = flags.FLAGS
 flags.DEFINE_string(
     "workdir", None, "A csra-train workdir (val split, train calibration)."
@@ -36,7 +41,8 @@ flags.DEFINE_string(
 flags.DEFINE_string("model", None, "A .keras model (instead of --workdir).")
 flags.DEFINE_string("data", None, "With --model: labelled held-out manifest.")
 flags.DEFINE_string("calibration_data", None, "With --model: training manifest.")
-flags.DEFINE_string("image_root", None, "With --model: root of relative image paths.")
+flags.DEFINE_string("image_root", None, "Root of relative image paths of manifests.")
+define_data_flags(TrainConfig, ("dataset", "data_dir", "val_dataset"), __name__)
 flags.DEFINE_string("export_dir", None, "Output folder (default: <workdir>/export).")
 flags.DEFINE_list("variants", list(VARIANTS), "TFLite variants to write.")
 flags.DEFINE_float(
@@ -69,13 +75,17 @@ flags.DEFINE_integer("seed", None, "Calibration sample seed (default: the run's)
 
 def main(argv):
     """absl main: exports, prints the report table, exits 1 on a failed gate."""
-    _quiet_tensorflow_logs()
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    quiet_tensorflow_logs()
+    no_arguments(argv, PROGRAM)
     if (FLAGS.workdir is None) == (FLAGS.model is None):
-        raise app.UsageError("Give exactly one of --workdir and --model.")
+        raise UserError(
+            "Give exactly one of --workdir and --model. Received: "
+            f"workdir={FLAGS.workdir}, model={FLAGS.model}"
+        )
     if FLAGS.model is not None and FLAGS.data is None:
-        raise app.UsageError("--model needs --data (a labelled manifest).")
+        raise UserError(
+            f"--model needs --data (a labelled manifest). Received: model={FLAGS.model}"
+        )
     kwargs = dict(
         export_dir=FLAGS.export_dir,
         variants=FLAGS.variants,
@@ -95,7 +105,13 @@ def main(argv):
         kwargs["seed"] = FLAGS.seed
     try:
         if FLAGS.workdir is not None:
-            report = export_workdir(FLAGS.workdir, **kwargs)
+            report = export_workdir(
+                FLAGS.workdir,
+                data_overrides=flag_overrides(
+                    ("dataset", "data_dir", "val_dataset", "image_root")
+                ),
+                **kwargs,
+            )
         else:
             report = export_model_file(
                 FLAGS.model,
@@ -106,22 +122,15 @@ def main(argv):
             )
     except ExportVerificationError as error:
         print(format_report(error.report))
-        print(f"csra-export: {error}", file=sys.stderr)
+        print(f"{PROGRAM}: {error}", file=sys.stderr)
         return 1
     print(format_report(report))
     return 0
 
 
-def _quiet_tensorflow_logs() -> None:
-    """Hides TensorFlow's INFO lines (SavedModel writing, ...) unless the user
-    asked for a --verbosity."""
-    if not FLAGS["verbosity"].present:
-        logging.set_verbosity(logging.WARNING)
-
-
 def run():
     """Console-script entry point of `csra-export`."""
-    app.run(main)
+    run_program(main, PROGRAM, __name__)
 
 
 if __name__ == "__main__":

@@ -16,19 +16,22 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 
-from absl import app, flags, logging
+from absl import flags
 
-from csra_tf.export.images import expand_image_paths
-from csra_tf.export.predictor import (
-    OUTPUT_FORMATS,
+from csra_tf import run_folder
+from csra_tf.cli.app import quiet_tensorflow_logs, run_program
+from csra_tf.errors import UserError
+from csra_tf.inference import (
     Predictor,
+    expand_image_paths,
     predict_files,
     write_predictions,
 )
-from csra_tf.export.thresholds import load_thresholds
+from csra_tf.inference.predictor import OUTPUT_FORMATS
+
+PROGRAM = "csra-predict"
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(
@@ -51,17 +54,16 @@ flags.DEFINE_integer("num_threads", 1, "TFLite interpreter threads.")
 
 def main(argv):
     """absl main: predicts, writes records, exits 1 if a file was unreadable."""
-    _quiet_tensorflow_logs()
+    quiet_tensorflow_logs()
     if len(argv) < 2:
-        raise app.UsageError("Give image files, folders or glob patterns.")
+        raise UserError("Give image files, folders or glob patterns. Received: none")
     class_names = None
     if FLAGS.classes:
-        with open(FLAGS.classes, encoding="utf-8") as f:
-            class_names = json.load(f)
+        class_names = run_folder.read_class_names(FLAGS.classes)
     predictor = Predictor(FLAGS.model, class_names, num_threads=FLAGS.num_threads)
     thresholds = FLAGS.threshold
     if FLAGS.thresholds:
-        thresholds = load_thresholds(FLAGS.thresholds, predictor.class_names)
+        thresholds = run_folder.load_thresholds(FLAGS.thresholds, predictor.class_names)
     records = predict_files(
         predictor,
         expand_image_paths(argv[1:]),
@@ -75,21 +77,14 @@ def main(argv):
             stream = stack.enter_context(open(FLAGS.output, "w", encoding="utf-8"))
         num_errors = write_predictions(records, stream, FLAGS.format, sys.stderr)
     if num_errors:
-        print(f"csra-predict: {num_errors} file(s) could not be read.", file=sys.stderr)
+        print(f"{PROGRAM}: {num_errors} file(s) could not be read.", file=sys.stderr)
         return 1
     return 0
 
 
-def _quiet_tensorflow_logs() -> None:
-    """Hides TensorFlow's INFO lines (SavedModel writing, ...) unless the user
-    asked for a --verbosity."""
-    if not FLAGS["verbosity"].present:
-        logging.set_verbosity(logging.WARNING)
-
-
 def run():
     """Console-script entry point of `csra-predict`."""
-    app.run(main)
+    run_program(main, PROGRAM, __name__)
 
 
 if __name__ == "__main__":

@@ -14,14 +14,18 @@ Example:
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Sequence
 
-from absl import app, flags
+from absl import flags
 
-from csra_tf import ablations
-from csra_tf.ablations.compare import DEFAULT_SEEDS
-from csra_tf.ablations.runner import study_base
+from csra_tf import studies
 from csra_tf.cli import train as train_cli
+from csra_tf.cli.app import no_arguments, run_program
+from csra_tf.cli.config_flags import parse_list
+from csra_tf.studies.compare import DEFAULT_SEEDS
+from csra_tf.studies.runner import study_base
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list(
@@ -32,33 +36,18 @@ flags.DEFINE_list(
 )
 flags.DEFINE_list(
     "lams",
-    [f"{lam:g}" for lam in ablations.LAMBDAS],
+    [f"{lam:g}" for lam in studies.LAMBDAS],
     "lambda_sweep: the lambdas.",
 )
 flags.DEFINE_list(
     "head_counts",
-    [str(h) for h in ablations.HEAD_COUNTS],
+    [str(h) for h in studies.HEAD_COUNTS],
     "head_sweep: the numbers of heads (1, 2, 4, 6, 8).",
 )
 
 
-def parse_list(values: Sequence[str], kind: Callable, name: str) -> list:
-    """Converts a list flag's strings.
-
-    Args:
-        values: the flag's value.
-        kind: `int` or `float`.
-        name: the flag's name, for the error message.
-
-    Returns:
-        The converted values.
-    """
-    try:
-        return [kind(v) for v in values]
-    except ValueError as error:
-        raise app.UsageError(
-            f"--{name} takes comma-separated {kind.__name__}s. Received: {values}"
-        ) from error
+def _program() -> str:
+    return os.path.basename(sys.argv[0])
 
 
 def _seeds(default: Sequence[int]) -> list[int]:
@@ -72,8 +61,8 @@ def _print_study(study: Callable, **kwargs) -> None:
         study: one of `csra_tf.ablations`' studies (`lambda_sweep`, ...).
         **kwargs: the study's own arguments besides the config and seeds.
     """
-    summary = study(train_cli.config_from_flags(), seeds=_seeds([0]), **kwargs)
-    print(ablations.format_summary(summary))
+    summary = study(train_cli.train_config(), seeds=_seeds([0]), **kwargs)
+    print(studies.format_summary(summary))
 
 
 def lambda_sweep_main(argv):
@@ -82,8 +71,8 @@ def lambda_sweep_main(argv):
     Args:
         argv: leftover command-line arguments (none expected).
     """
-    del argv
-    _print_study(ablations.lambda_sweep, lams=parse_list(FLAGS.lams, float, "lams"))
+    no_arguments(argv, _program())
+    _print_study(studies.lambda_sweep, lams=parse_list(FLAGS.lams, float, "lams"))
 
 
 def head_sweep_main(argv):
@@ -92,9 +81,9 @@ def head_sweep_main(argv):
     Args:
         argv: leftover command-line arguments (none expected).
     """
-    del argv
+    no_arguments(argv, _program())
     _print_study(
-        ablations.head_sweep,
+        studies.head_sweep,
         head_counts=parse_list(FLAGS.head_counts, int, "head_counts"),
     )
 
@@ -105,8 +94,8 @@ def normalization_main(argv):
     Args:
         argv: leftover command-line arguments (none expected).
     """
-    del argv
-    _print_study(ablations.normalization_ablation)
+    no_arguments(argv, _program())
+    _print_study(studies.normalization_ablation)
 
 
 def pooling_main(argv):
@@ -115,8 +104,8 @@ def pooling_main(argv):
     Args:
         argv: leftover command-line arguments (none expected).
     """
-    del argv
-    _print_study(ablations.pooling_ablation)
+    no_arguments(argv, _program())
+    _print_study(studies.pooling_ablation)
 
 
 def compare_heads_main(argv):
@@ -125,16 +114,16 @@ def compare_heads_main(argv):
     Args:
         argv: leftover command-line arguments (none expected).
     """
-    del argv
-    config = train_cli.config_from_flags()
-    result = ablations.compare_heads(
+    no_arguments(argv, _program())
+    config = train_cli.train_config()
+    result = studies.compare_heads(
         config,
         seeds=_seeds(DEFAULT_SEEDS),
         num_heads=config.num_heads,
         lam=config.lam,
     )
     print(
-        ablations.comparison_markdown(
+        studies.comparison_markdown(
             study_base(config), result, config.num_heads, config.lam
         )
     )
@@ -142,24 +131,26 @@ def compare_heads_main(argv):
 
 def run_lambda_sweep():
     """Console-script entry point of `csra-lambda-sweep`."""
-    app.run(lambda_sweep_main)
+    run_program(lambda_sweep_main, "csra-lambda-sweep", __name__, train_cli.__name__)
 
 
 def run_head_sweep():
     """Console-script entry point of `csra-head-sweep`."""
-    app.run(head_sweep_main)
+    run_program(head_sweep_main, "csra-head-sweep", __name__, train_cli.__name__)
 
 
 def run_normalization():
     """Console-script entry point of `csra-normalization-ablation`."""
-    app.run(normalization_main)
+    run_program(
+        normalization_main, "csra-normalization-ablation", __name__, train_cli.__name__
+    )
 
 
 def run_pooling():
     """Console-script entry point of `csra-pooling-ablation`."""
-    app.run(pooling_main)
+    run_program(pooling_main, "csra-pooling-ablation", __name__, train_cli.__name__)
 
 
 def run_compare_heads():
     """Console-script entry point of `csra-compare-heads`."""
-    app.run(compare_heads_main)
+    run_program(compare_heads_main, "csra-compare-heads", __name__, train_cli.__name__)

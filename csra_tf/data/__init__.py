@@ -8,46 +8,46 @@ Public API:
     load_boxes          the per-record `"boxes"` of a JSON-lines manifest
     voc, coco           PASCAL VOC 2007/2012 and MS-COCO 2014 through TFDS
     train_val_sources   a benchmark's (train, evaluation) sources by name
-    NAMED_DATASETS      the names `train_val_sources` knows
+    is_manifest         whether a dataset value is a manifest path
+    split_source        (train, validation) parts of a source by index
+    stratified_split    seeded validation indices, stratified by label
+    source_targets      the targets of a source, without decoding images
     wider               WIDER-Attribute person crops from the official JSON
     shapes              the embedded shapes dataset (generated on first use)
     shapes_dir          the folder of a shapes split (generated on first use)
     generate_shapes     writes a shapes split: JPEG files, manifest, meta
     SHAPE_CLASSES       the shapes dataset's class names
     build_dataset       augment, resize, batch and prefetch a source's examples
-    save_class_names    writes class names as JSON (`classes.json`)
-    load_class_names    reads them back
     BadRecord           a record that failed validation
     BAD_RECORD_REASONS  the reasons a record can be bad (keys of `bad_records`)
-    ON_BAD_RECORD       the `on_bad_record` modes: "error", "skip"
 """
 
-from csra_tf.data.catalog import NAMED_DATASETS, train_val_sources
-from csra_tf.data.class_names import load_class_names, save_class_names
+from csra_tf.data.catalog import is_manifest, train_val_sources
 from csra_tf.data.manifest import load_boxes, manifest, write_manifest
 from csra_tf.data.pipeline import build_dataset
-from csra_tf.data.records import BAD_RECORD_REASONS, ON_BAD_RECORD, BadRecord
+from csra_tf.data.records import BAD_RECORD_REASONS, BadRecord
 from csra_tf.data.shapes import SHAPE_CLASSES, generate_shapes, shapes, shapes_dir
 from csra_tf.data.source import Source
+from csra_tf.data.split import source_targets, split_source, stratified_split
 from csra_tf.data.tfds_sources import coco, voc
 from csra_tf.data.wider import wider
 
 __all__ = [
     "BAD_RECORD_REASONS",
-    "NAMED_DATASETS",
-    "ON_BAD_RECORD",
     "SHAPE_CLASSES",
     "BadRecord",
     "Source",
     "build_dataset",
     "coco",
     "generate_shapes",
+    "is_manifest",
     "load_boxes",
-    "load_class_names",
     "manifest",
-    "save_class_names",
     "shapes",
     "shapes_dir",
+    "source_targets",
+    "split_source",
+    "stratified_split",
     "train_val_sources",
     "voc",
     "wider",

@@ -7,16 +7,17 @@ paper uses for that benchmark; any other name is taken as a manifest path.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
+from csra_tf.config.choices import NAMED_DATASETS
 from csra_tf.data.manifest import manifest
 from csra_tf.data.records import check_on_bad_record
 from csra_tf.data.shapes import shapes
 from csra_tf.data.source import Source
 from csra_tf.data.tfds_sources import coco, voc
 from csra_tf.data.wider import wider
+from csra_tf.errors import UserError
 
-# Datasets known by name; anything else is a manifest path.
-NAMED_DATASETS = ("shapes", "voc2007", "voc2012", "coco2014", "wider")
 # TFDS (name, train split, evaluation split) of the TFDS benchmarks: VOC2007
 # trains on trainval and tests on test; VOC2012's test labels are not public,
 # so it evaluates on val; COCO2014 trains on train2014, tests on val2014.
@@ -31,6 +32,18 @@ WIDER_EVAL_FILE = "wider_attribute_test.json"
 _WIDER_ANNOTATION_DIRS = ("", "Annotations", "Anno", "wider_attribute_annotation")
 
 
+def is_manifest(dataset: str) -> bool:
+    """Whether a `dataset` value names a manifest file rather than a benchmark.
+
+    Args:
+        dataset: a value of `TrainConfig.dataset`.
+
+    Returns:
+        True unless `dataset` is one of `NAMED_DATASETS`.
+    """
+    return dataset not in NAMED_DATASETS
+
+
 def train_val_sources(
     dataset: str,
     data_dir: str | os.PathLike | None = None,
@@ -42,6 +55,7 @@ def train_val_sources(
     shapes_num_train: int = 6000,
     shapes_num_val: int = 2000,
     progress: bool = True,
+    class_names: Sequence[str] | None = None,
 ) -> tuple[Source, Source]:
     """Returns the (training, evaluation) sources of a dataset.
 
@@ -66,6 +80,8 @@ def train_val_sources(
         shapes_num_train: The number of shapes training images.
         shapes_num_val: The number of shapes evaluation images.
         progress: Whether to show progress bars while generating or checking.
+        class_names: For manifests: the classes, in target order (a trained
+            model's); default the training manifest's labels.
 
     Returns:
         The training and the evaluation `Source`, with the same class names.
@@ -83,7 +99,7 @@ def train_val_sources(
     """
     check_on_bad_record(on_bad_record)
     if not isinstance(dataset, str | os.PathLike) or not os.fspath(dataset):
-        raise ValueError(
+        raise UserError(
             f"`dataset` must be one of {NAMED_DATASETS} or a manifest path. "
             f"Received: dataset={dataset!r}"
         )
@@ -113,14 +129,14 @@ def train_val_sources(
         )
     _require(val_dataset, "val_dataset", dataset)
     kwargs = dict(image_root=image_root, on_bad_record=on_bad_record, progress=progress)
-    train = manifest(dataset, **kwargs)
+    train = manifest(dataset, class_names=class_names, **kwargs)
     val = manifest(val_dataset, class_names=train.class_names, **kwargs)
     return train, val
 
 
 def _require(value: object, name: str, dataset: str) -> None:
     if not value:
-        raise ValueError(
+        raise UserError(
             f"Dataset {dataset!r} needs `{name}`. Received: {name}={value!r}"
         )
 
@@ -134,7 +150,7 @@ def _wider_file(data_dir: str | os.PathLike, name: str) -> str:
     for candidate in candidates:
         if os.path.isfile(candidate):
             return candidate
-    raise ValueError(
+    raise UserError(
         f"WIDER-Attribute file {name} not found; looked for: {candidates}. "
         f"Received: data_dir={os.fspath(data_dir)!r}"
     )

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from csra_tf.data.class_names import check_class_names
+from csra_tf.config.class_names import check_class_names
 from csra_tf.data.image_files import (
     bad_image_records,
     check_image_files,
@@ -48,6 +48,7 @@ from csra_tf.data.manifest_format import (
 )
 from csra_tf.data.records import BadRecord, check_on_bad_record, resolve_bad_records
 from csra_tf.data.source import Source
+from csra_tf.errors import UserError
 
 
 def manifest(
@@ -107,9 +108,9 @@ def manifest(
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
-        raise ValueError(f"Manifest file not found. Received: path={path!r}")
+        raise UserError(f"Manifest file not found. Received: path={path!r}")
     if not isinstance(label_separator, str) or not label_separator:
-        raise ValueError(
+        raise UserError(
             "`label_separator` must be a non-empty string. "
             f"Received: label_separator={label_separator!r}"
         )
@@ -121,7 +122,7 @@ def manifest(
 
     items = read_records(path, os.fspath(image_root), label_separator)
     if not items:
-        raise ValueError(f"Manifest '{path}' has no records.")
+        raise UserError(f"Manifest '{path}' has no records.")
     raw_records = [item for item in items if isinstance(item, RawRecord)]
     bad_records = [item for item in items if isinstance(item, BadRecord)]
     if class_names is None:
@@ -196,7 +197,7 @@ def write_manifest(
     records = list(records)
     for index, record in enumerate(records):
         if "image" not in record or not ("labels" in record or "target" in record):
-            raise ValueError(
+            raise UserError(
                 "Each record needs an 'image' key and a 'labels' or 'target' key. "
                 f"Received: records[{index}]={dict(record)!r}"
             )
@@ -254,7 +255,7 @@ def _infer_class_names(path: str, records: list[RawRecord]) -> list[str]:
     ]
     if len(kinds) > 1:
         (kind_a, line_a), (kind_b, line_b) = kinds[:2]
-        raise ValueError(
+        raise UserError(
             f"Manifest '{path}' mixes {kind_a} (line {line_a}) and {kind_b} "
             f"(line {line_b}); pass `class_names` to load it."
         )
@@ -264,7 +265,7 @@ def _infer_class_names(path: str, records: list[RawRecord]) -> list[str]:
         largest = max(max(record.labels) for record in indexed)
         return [f"class_{i}" for i in range(max(largest, 0) + 1)]
     if not vectors:
-        raise ValueError(
+        raise UserError(
             f"Manifest '{path}' has no labels to infer classes from; pass "
             "`class_names`."
         )
@@ -273,7 +274,7 @@ def _infer_class_names(path: str, records: list[RawRecord]) -> list[str]:
     lengths = collections.Counter(len(record.target) for record in vectors)
     num_classes = lengths.most_common(1)[0][0]
     if num_classes == 0:
-        raise ValueError(
+        raise UserError(
             f"Manifest '{path}' has empty target vectors; pass `class_names`."
         )
     return [f"class_{i}" for i in range(num_classes)]

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from csra_tf.data.records import BadRecord
+from csra_tf.errors import UserError
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 CSV_SUFFIXES = (".csv",)
@@ -102,13 +103,13 @@ def write_csv(f: Any, records: list[Mapping[str, Any]], label_separator: str) ->
     writer.writerow(["image", column])
     for index, record in enumerate(records):
         if column not in record:
-            raise ValueError(
+            raise UserError(
                 "A CSV manifest cannot mix 'labels' and 'target' records. "
                 f"Received: records[{index}]={dict(record)!r}"
             )
         values = [str(value) for value in record[column]]
         if any(label_separator in value for value in values):
-            raise ValueError(
+            raise UserError(
                 f"A CSV label contains the separator {label_separator!r}; pass "
                 f"another `label_separator`. Received: records[{index}]="
                 f"{dict(record)!r}"
@@ -179,7 +180,7 @@ def _read_csv(path: str, label_separator: str) -> list[RawRecord | BadRecord]:
         header = [name.strip() for name in header]
         label_column = "labels" if "labels" in header else "target"
         if "image" not in header or label_column not in header:
-            raise ValueError(
+            raise UserError(
                 f"Invalid manifest '{path}': line 1: the CSV header must name an "
                 f"'image' column and a 'labels' or 'target' column. "
                 f"Received: header={header!r}"

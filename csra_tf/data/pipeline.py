@@ -5,9 +5,10 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from csra_tf.config.choices import AUGMENTATIONS, UNKNOWN_AS
 from csra_tf.data.source import Source
+from csra_tf.errors import UserError
 
-UNKNOWN_AS = ("ignore", "negative")
 # Random resized crop: area fraction of the image and aspect-ratio range.
 CROP_AREA_RANGE = (0.7, 1.0)
 CROP_ASPECT_RATIO_RANGE = (3.0 / 4.0, 4.0 / 3.0)
@@ -31,13 +32,16 @@ def build_dataset(
     randaugment: bool = False,
     randaugment_magnitude: float = RANDAUGMENT_MAGNITUDE,
     input_context: tf.distribute.InputContext | None = None,
+    augment_mode: str = "crop_flip",
 ) -> tf.data.Dataset:
     """Turns a source's `(image, target)` examples into model-ready batches.
 
-    Training: shuffle (seeded, reshuffled each epoch), random resized crop (area
-    0.7-1.0 of the image, aspect ratio 3/4-4/3) and random horizontal flip, both
-    with stateless ops seeded per example from `seed`, then resize to
-    `image_size`, then optionally RandAugment (`keras.layers.RandAugment`, two
+    Training: shuffle (seeded, reshuffled each epoch), then by `augment_mode`
+    random resized crop (area 0.7-1.0 of the image, aspect ratio 3/4-4/3) and
+    random horizontal flip (`"crop_flip"`), the flip alone (`"flip"`, the
+    authors' WIDER-Attribute recipe) or nothing (`"none"`), with stateless ops
+    seeded per example from `seed`, resized to `image_size`, then optionally
+    RandAugment (`keras.layers.RandAugment`, two
     operations per image). Evaluation: resize to `image_size` only, in source
     order. Pixels stay in [0, 255]: the model rescales them itself.
 
@@ -69,6 +73,8 @@ def build_dataset(
         input_context: The `tf.distribute.InputContext` of this input pipeline
             (from `strategy.distribute_datasets_from_function`): the examples
             are sharded by `input_pipeline_id` and batched per replica.
+        augment_mode: One of `AUGMENTATIONS`: `"crop_flip"`, `"flip"` or
+            `"none"`.
 
     Returns:
         A `tf.data.Dataset` of `(images float32 (B, S, S, 3) in [0, 255],
@@ -89,6 +95,11 @@ def build_dataset(
     dataset = source.dataset if source is not None else source_dataset
     _check_arguments(dataset, image_size, batch_size, seed, unknown_as, shuffle_buffer)
     _check_augment_arguments(randaugment_magnitude, input_context)
+    if augment_mode not in AUGMENTATIONS:
+        raise UserError(
+            f"`augment_mode` must be one of {AUGMENTATIONS}. "
+            f"Received: augment_mode={augment_mode!r}"
+        )
     if drop_remainder is None:
         drop_remainder = bool(training)
     size = (image_size, image_size)
@@ -124,7 +135,8 @@ def build_dataset(
 
         def prepare(element, example_seed):
             image, target = example(element)
-            return augment(image, example_seed, size), _targets(target, negative)
+            image = augment(image, example_seed, size, augment_mode)
+            return image, _targets(target, negative)
 
     else:
 
@@ -153,13 +165,20 @@ def build_dataset(
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def augment(image: tf.Tensor, seed: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
-    """The training augmentation: random resized crop, then random flip.
+def augment(
+    image: tf.Tensor,
+    seed: tf.Tensor,
+    size: tuple[int, int],
+    mode: str = "crop_flip",
+) -> tf.Tensor:
+    """The training augmentation: random resized crop and/or random flip.
 
     Args:
         image: An image `(H, W, 3)` of any real or integer dtype.
         seed: A stateless seed, int64 `(2,)`.
         size: The output `(height, width)`.
+        mode: `"crop_flip"` (random resized crop, then flip), `"flip"` (resize,
+            then flip) or `"none"` (resize only).
 
     Returns:
         The augmented image, float32 `(height, width, 3)`, in the input's range.
@@ -167,8 +186,11 @@ def augment(image: tf.Tensor, seed: tf.Tensor, size: tuple[int, int]) -> tf.Tens
     crop_seed, flip_seed = tf.unstack(
         tf.random.experimental.stateless_split(seed, num=2)
     )
-    image = random_resized_crop(image, crop_seed, size)
-    return random_flip(image, flip_seed)
+    if mode == "crop_flip":
+        image = random_resized_crop(image, crop_seed, size)
+    else:
+        image = resize(image, size)
+    return image if mode == "none" else random_flip(image, flip_seed)
 
 
 def random_resized_crop(
@@ -250,7 +272,7 @@ def _check_arguments(
 ) -> None:
     """Validates the arguments of `build_dataset`."""
     if not isinstance(dataset, tf.data.Dataset):
-        raise ValueError(
+        raise UserError(
             "`source_dataset` must be a tf.data.Dataset (such as Source.dataset). "
             f"Received: source_dataset={dataset!r}"
         )
@@ -262,7 +284,7 @@ def _check_arguments(
         and spec[0].shape.rank == 3
         and spec[1].shape.rank == 1
     ):
-        raise ValueError(
+        raise UserError(
             "`source_dataset` must yield unbatched (image (H, W, 3), target (C,)) "
             f"pairs. Received: element_spec={spec}"
         )
@@ -272,13 +294,11 @@ def _check_arguments(
         ("shuffle_buffer", shuffle_buffer),
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(
-                f"`{name}` must be an int >= 1. Received: {name}={value!r}"
-            )
+            raise UserError(f"`{name}` must be an int >= 1. Received: {name}={value!r}")
     if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"`seed` must be an int. Received: seed={seed!r}")
+        raise UserError(f"`seed` must be an int. Received: seed={seed!r}")
     if unknown_as not in UNKNOWN_AS:
-        raise ValueError(
+        raise UserError(
             f"`unknown_as` must be one of {UNKNOWN_AS}. "
             f"Received: unknown_as={unknown_as!r}"
         )
@@ -293,14 +313,14 @@ def _check_augment_arguments(
         or not isinstance(randaugment_magnitude, int | float)
         or not 0.0 <= randaugment_magnitude <= 1.0
     ):
-        raise ValueError(
+        raise UserError(
             "`randaugment_magnitude` must be a number in [0, 1]. "
             f"Received: randaugment_magnitude={randaugment_magnitude!r}"
         )
     if input_context is not None and not isinstance(
         input_context, tf.distribute.InputContext
     ):
-        raise ValueError(
+        raise UserError(
             "`input_context` must be a tf.distribute.InputContext or None. "
             f"Received: input_context={input_context!r}"
         )

@@ -16,6 +16,9 @@ from collections.abc import Sequence
 
 from absl import logging
 
+from csra_tf.config.choices import ON_BAD_RECORD
+from csra_tf.errors import UserError
+
 # Reasons a record can be bad, as counted by the skip mode.
 BAD_RECORD_REASONS = (
     "malformed",  # not parseable, or fields of the wrong type
@@ -30,8 +33,6 @@ BAD_RECORD_REASONS = (
     "empty_file",  # the image file has zero bytes
     "unreadable_image",  # the file does not decode (corrupt, truncated, no image)
 )
-# What a source does with bad records.
-ON_BAD_RECORD = ("error", "skip")
 # How many bad records a message lists before summarising the rest.
 MAX_LISTED_BAD_RECORDS = 10
 
@@ -56,7 +57,7 @@ class BadRecord:
 
     def __post_init__(self):
         if self.reason not in BAD_RECORD_REASONS:
-            raise ValueError(
+            raise UserError(
                 f"`reason` must be one of {BAD_RECORD_REASONS}. "
                 f"Received: reason={self.reason!r}"
             )
@@ -80,7 +81,7 @@ def check_on_bad_record(on_bad_record: object) -> str:
         The value, one of `ON_BAD_RECORD`.
     """
     if on_bad_record not in ON_BAD_RECORD:
-        raise ValueError(
+        raise UserError(
             f"`on_bad_record` must be one of {ON_BAD_RECORD}. "
             f"Received: on_bad_record={on_bad_record!r}"
         )
@@ -121,7 +122,7 @@ def resolve_bad_records(
             if num_good
             else "No usable record is left."
         )
-        raise ValueError(bad_records_message(path, bad_records, kind) + "\n" + hint)
+        raise UserError(bad_records_message(path, bad_records, kind) + "\n" + hint)
     counts = collections.Counter(bad.reason for bad in bad_records)
     counts = {reason: counts[reason] for reason in BAD_RECORD_REASONS if counts[reason]}
     logging.warning(

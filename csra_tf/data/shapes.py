@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from csra_tf.data.manifest import manifest, write_manifest
 from csra_tf.data.source import Source
+from csra_tf.errors import UserError
 
 SHAPE_CLASSES = (
     "circle",
@@ -117,17 +118,17 @@ def generate_shapes(
     _check_positive_int("min_objects", min_objects)
     _check_positive_int("max_objects", max_objects)
     if max_objects < min_objects:
-        raise ValueError(
+        raise UserError(
             "`max_objects` must be >= `min_objects`. "
             f"Received: min_objects={min_objects}, max_objects={max_objects}"
         )
     if not 0.0 < min_radius <= max_radius <= 0.5:
-        raise ValueError(
+        raise UserError(
             "Radii must satisfy 0 < min_radius <= max_radius <= 0.5. "
             f"Received: min_radius={min_radius}, max_radius={max_radius}"
         )
     if not isinstance(jpeg_quality, int) or not 1 <= jpeg_quality <= 100:
-        raise ValueError(
+        raise UserError(
             f"`jpeg_quality` must be in 1-100. Received: jpeg_quality={jpeg_quality}"
         )
     output_dir = os.fspath(output_dir)
@@ -213,12 +214,12 @@ def shapes_dir(
         The split folder, holding `manifest.jsonl`, `meta.json` and `images/`.
     """
     if split not in SPLITS:
-        raise ValueError(f"`split` must be one of {SPLITS}. Received: split={split!r}")
+        raise UserError(f"`split` must be one of {SPLITS}. Received: split={split!r}")
     _check_positive_int("num_train", num_train)
     _check_positive_int("num_val", num_val)
     _check_positive_int("image_size", image_size)
     if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"`seed` must be an int >= 0. Received: seed={seed!r}")
+        raise UserError(f"`seed` must be an int >= 0. Received: seed={seed!r}")
     params = {
         "version": GENERATOR_VERSION,
         "image_size": image_size,
@@ -301,7 +302,7 @@ def shapes(
 def _check_positive_int(name: str, value: object) -> None:
     """Raises a `ValueError` unless `value` is an int >= 1."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be an int >= 1. Received: {name}={value!r}")
+        raise UserError(f"`{name}` must be an int >= 1. Received: {name}={value!r}")
 
 
 def _render_image(

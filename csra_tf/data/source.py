@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping
 
 import tensorflow as tf
 
+from csra_tf.errors import UserError
+
 
 @dataclasses.dataclass(frozen=True)
 class Source:
@@ -56,7 +58,7 @@ class Source:
 
     def __post_init__(self):
         if (self.records is None) != (self.decode_fn is None):
-            raise ValueError(
+            raise UserError(
                 "`records` and `decode_fn` must be given together. Received: "
                 f"records={self.records!r}, decode_fn={self.decode_fn!r}"
             )

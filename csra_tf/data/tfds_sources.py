@@ -13,6 +13,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from csra_tf.data.source import Source
+from csra_tf.errors import UserError
 
 VOC_YEARS = (2007, 2012)
 VOC_NUM_CLASSES = 20
@@ -72,16 +73,25 @@ def voc(
     )
 
 
+# Images of COCO 2014 with at least one annotation: the paper's sets (§4.2).
+COCO_ANNOTATED_IMAGES = {"train": 82_081, "validation": 40_137}
+# All images of those TFDS splits (their annotated share is the count above).
+COCO_SPLIT_IMAGES = {"train": 82_783, "validation": 40_504}
+
+
 def coco(
     split: str,
     data_dir: str | os.PathLike | None = None,
     download: bool = True,
+    drop_unannotated: bool = True,
 ) -> Source:
     """Loads MS-COCO 2014 ("coco/2014" in TFDS) as a `Source`.
 
     A class is present (`1`) when the image has any object of it, crowd
     annotations (`is_crowd`) included: a crowd region of people still shows
-    people. Every other class is `0`; COCO has no unknown labels.
+    people. Every other class is `0`; COCO has no unknown labels. As in the
+    paper (§4.2: 82,081 training and 40,137 validation images), images without
+    any annotation are dropped.
 
     Args:
         split: A TFDS split: `"train"`, `"validation"` (the paper's train2014 /
@@ -89,6 +99,7 @@ def coco(
         data_dir: The TFDS data folder; None for TFDS's default.
         download: Whether TFDS may download and prepare the dataset when it is
             not in `data_dir` yet.
+        drop_unannotated: Whether to drop the images without any annotation.
 
     Returns:
         A `Source` of `(image uint8 (H, W, 3), target float32 (80,))` pairs with
@@ -107,13 +118,20 @@ def coco(
     def to_example(example):
         return example["image"], _presence(example["objects"]["label"], num_classes)
 
+    num_examples = _num_examples(info, split, dataset)
+    if drop_unannotated:
+        dataset = dataset.filter(lambda e: tf.size(e["objects"]["label"]) > 0)
+        if COCO_SPLIT_IMAGES.get(split) == num_examples:
+            num_examples = COCO_ANNOTATED_IMAGES[split]
+        else:
+            num_examples = int(dataset.reduce(0, lambda count, _: count + 1))
     dataset = dataset.map(
         to_example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
     return Source(
         dataset=dataset,
         class_names=list(label_feature.names),
-        num_examples=_num_examples(info, split, dataset),
+        num_examples=num_examples,
     )
 
 
@@ -124,7 +142,7 @@ def _voc_year(year: int | str) -> int:
     except (TypeError, ValueError):
         year_number = None
     if isinstance(year, bool) or year_number not in VOC_YEARS:
-        raise ValueError(f"`year` must be one of {VOC_YEARS}. Received: year={year!r}")
+        raise UserError(f"`year` must be one of {VOC_YEARS}. Received: year={year!r}")
     return year_number
 
 
@@ -136,7 +154,7 @@ def _load(
 ) -> tuple[tf.data.Dataset, tfds.core.DatasetInfo]:
     """Loads a TFDS dataset in file order, with its info."""
     if not isinstance(split, str) or not split:
-        raise ValueError(
+        raise UserError(
             f"`split` must be a non-empty string. Received: split={split!r}"
         )
     return tfds.load(

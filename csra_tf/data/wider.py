@@ -27,6 +27,7 @@ import tensorflow as tf
 from csra_tf.data.image_files import check_image_files, decode_image_bytes
 from csra_tf.data.records import BadRecord, check_on_bad_record, resolve_bad_records
 from csra_tf.data.source import Source
+from csra_tf.errors import UserError
 
 WIDER_SPLITS = ("train", "val", "test")
 # Official attribute value -> target value.
@@ -82,11 +83,11 @@ def wider(
     """
     path = os.fspath(annotation_json)
     if not os.path.isfile(path):
-        raise ValueError(
+        raise UserError(
             f"WIDER annotation file not found. Received: annotation_json={path!r}"
         )
     if split is not None and split not in WIDER_SPLITS:
-        raise ValueError(
+        raise UserError(
             f"`split` must be None or one of {WIDER_SPLITS}. Received: split={split!r}"
         )
     check_on_bad_record(on_bad_record)
@@ -103,7 +104,7 @@ def wider(
 
     people, bad_records = _parse_people(images, len(class_names), os.fspath(image_root))
     if not people and not bad_records:
-        raise ValueError(
+        raise UserError(
             f"WIDER file '{path}' has no person"
             + (f" in split {split!r}." if split else ".")
         )
@@ -160,7 +161,7 @@ def _class_names(path: str, annotations: Any) -> list[str]:
         or not isinstance(annotations.get("attribute_id_map"), dict)
         or not annotations["attribute_id_map"]
     ):
-        raise ValueError(
+        raise UserError(
             f"WIDER file '{path}' must be an object with an 'images' list and a "
             "non-empty 'attribute_id_map'. Received: keys="
             f"{sorted(annotations) if isinstance(annotations, dict) else annotations!r}"
@@ -171,7 +172,7 @@ def _class_names(path: str, annotations: Any) -> list[str]:
     except ValueError:
         ids = None
     if ids != list(range(len(id_map))):
-        raise ValueError(
+        raise UserError(
             f"WIDER file '{path}': 'attribute_id_map' keys must be 0 ... N-1. "
             f"Received: keys={sorted(id_map)}"
         )

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime
 import functools
-import json
 import os
 import shutil
 from collections.abc import Mapping, Sequence
@@ -25,36 +24,31 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from csra_tf import data
+from csra_tf import data, run_folder
+from csra_tf.errors import UserError
 from csra_tf.export.report import (
     DEFAULT_MAX_FLOAT32_DELTA,
     add_ratios,
     apply_gate,
     resolve_budgets,
     targets_summary,
-    write_json,
 )
-from csra_tf.export.saved_model import SavedModelRunner, export_saved_model
-from csra_tf.export.saved_model import model_image_size as _model_image_size
+from csra_tf.export.saved_model import export_saved_model
 from csra_tf.export.tflite import (
     VARIANTS,
     convert_saved_model,
     list_ops,
     variant_filename,
 )
-from csra_tf.export.verify import (
+from csra_tf.export.verify import collect_outputs, compare
+from csra_tf.inference.runners import (
+    SavedModelRunner,
     TFLiteModel,
-    collect_outputs,
-    compare,
     median_latency_ms,
+    model_image_size,
 )
 from csra_tf.metrics import sigmoid
-
-REPORT_FILE = "export_report.json"
-SAVED_MODEL_DIR = "saved_model"
-CLASSES_FILE = "classes.json"
-THRESHOLDS_FILE = "thresholds.json"
-EXPORT_DIR = "export"
+from csra_tf.run_folder import EXPORT_REPORT_FILE, SAVED_MODEL_DIR
 
 
 class ExportVerificationError(RuntimeError):
@@ -121,14 +115,14 @@ def export_model(
     )
     export_dir = os.fspath(export_dir)
     os.makedirs(export_dir, exist_ok=True)
-    image_size = _model_image_size(model)
+    image_size = model_image_size(model)
     eval_data = eval_source.dataset
     if num_eval_images:
         eval_data = eval_data.take(num_eval_images)
     eval_batches = data.build_dataset(eval_data, image_size, batch_size, training=False)
     total = _count(eval_source.num_examples, num_eval_images)
     first_image = next(eval_batches.unbatch().take(1).as_numpy_iterator())[0][None]
-    write_json(os.path.join(export_dir, CLASSES_FILE), list(eval_source.class_names))
+    run_folder.write_class_names(export_dir, eval_source.class_names)
 
     def verify(predict, bar):
         return collect_outputs(predict, eval_batches.as_numpy_iterator(), bar.update)
@@ -140,7 +134,7 @@ def export_model(
     with _bar("keras", total, progress) as bar:
         reference, targets = verify(keras_outputs, bar)
     report = {
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(),
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
         "image_size": image_size,
         "class_names": list(eval_source.class_names),
@@ -217,11 +211,12 @@ def export_model(
     failures = [failure for failure in failures if failure]
     report["passed"] = not failures
     report["failures"] = failures
-    write_json(os.path.join(export_dir, REPORT_FILE), report)
+    run_folder.write_json(os.path.join(export_dir, EXPORT_REPORT_FILE), report)
     if failures:
         raise ExportVerificationError(
             "Export verification failed (report: "
-            f"{os.path.join(export_dir, REPORT_FILE)}):\n  " + "\n  ".join(failures),
+            f"{os.path.join(export_dir, EXPORT_REPORT_FILE)}):\n  "
+            + "\n  ".join(failures),
             report,
         )
     return report
@@ -231,6 +226,7 @@ def export_workdir(
     workdir: str | os.PathLike,
     export_dir: str | os.PathLike | None = None,
     checkpoint: str | os.PathLike | None = None,
+    data_overrides: dict | None = None,
     **kwargs,
 ) -> dict:
     """Exports the model of a `csra-train` workdir, verified on its val split.
@@ -242,26 +238,27 @@ def export_workdir(
         workdir: a `csra-train` workdir (config.json, classes.json, model.keras).
         export_dir: output folder; default `<workdir>/export`.
         checkpoint: model file; default `<workdir>/model.keras`.
+        data_overrides: other data for the run (`run_folder.DATA_FIELDS`).
         **kwargs: passed on to `export_model`.
 
     Returns:
         The export report.
     """
-    from csra_tf.training import TrainConfig
-    from csra_tf.training.data_sources import load_sources
-
     workdir = os.fspath(workdir)
-    config_path = os.path.join(workdir, "config.json")
-    if not os.path.exists(config_path):
-        raise ValueError(f"No config.json in the workdir. Received: workdir={workdir}")
-    config = TrainConfig.load(config_path)
-    train_source, val_source = load_sources(config)
-    model = load_classifier(checkpoint or os.path.join(workdir, "model.keras"))
-    export_dir = os.fspath(export_dir or os.path.join(workdir, EXPORT_DIR))
-    thresholds = os.path.join(workdir, THRESHOLDS_FILE)
+    config = run_folder.read_config(workdir, data_overrides)
+    train_source, val_source = run_folder.load_sources(
+        config, run_folder.saved_class_names(workdir)
+    )
+    model = run_folder.load_model(
+        checkpoint or os.path.join(workdir, run_folder.MODEL_FILE)
+    )
+    export_dir = os.fspath(export_dir or os.path.join(workdir, run_folder.EXPORT_DIR))
+    thresholds = os.path.join(workdir, run_folder.THRESHOLDS_FILE)
     if os.path.exists(thresholds):
         os.makedirs(export_dir, exist_ok=True)
-        shutil.copyfile(thresholds, os.path.join(export_dir, THRESHOLDS_FILE))
+        shutil.copyfile(
+            thresholds, os.path.join(export_dir, run_folder.THRESHOLDS_FILE)
+        )
     kwargs.setdefault("seed", config.seed)
     return export_model(model, export_dir, val_source, train_source, **kwargs)
 
@@ -293,12 +290,9 @@ def export_model_file(
         The export report.
     """
     model_path = os.fspath(model_path)
-    model = load_classifier(model_path)
-    classes_path = os.path.join(os.path.dirname(model_path), CLASSES_FILE)
-    class_names = None
-    if os.path.exists(classes_path):
-        with open(classes_path, encoding="utf-8") as f:
-            class_names = json.load(f)
+    model = run_folder.load_model(model_path)
+    model_dir = os.path.dirname(model_path)
+    class_names = run_folder.saved_class_names(model_dir)
     eval_source = data.manifest(eval_manifest, image_root, class_names=class_names)
     calibration_source = (
         data.manifest(
@@ -307,25 +301,8 @@ def export_model_file(
         if calibration_manifest
         else eval_source
     )
-    export_dir = export_dir or os.path.join(os.path.dirname(model_path), EXPORT_DIR)
+    export_dir = export_dir or os.path.join(model_dir, run_folder.EXPORT_DIR)
     return export_model(model, export_dir, eval_source, calibration_source, **kwargs)
-
-
-def load_classifier(path: str | os.PathLike) -> keras.Model:
-    """Loads a `.keras` classifier (safe mode, not compiled).
-
-    Args:
-        path: the `.keras` file.
-
-    Returns:
-        The model.
-    """
-    import csra_tf  # noqa: F401 - registers the custom objects
-
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise ValueError(f"The model file does not exist. Received: path={path}")
-    return keras.saving.load_model(path, compile=False, safe_mode=True)
 
 
 def _check_arguments(
@@ -340,28 +317,28 @@ def _check_arguments(
     """Validates `export_model`'s arguments; returns the full mAP budgets."""
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown or not variants or len(set(variants)) != len(variants):
-        raise ValueError(
+        raise UserError(
             f"`variants` must be distinct names from {VARIANTS}. Received: "
             f"variants={list(variants)}"
         )
     if not max_float32_delta >= 0:
-        raise ValueError(
+        raise UserError(
             f"`max_float32_delta` must be >= 0. Received: max_float32_delta="
             f"{max_float32_delta}"
         )
     budgets = resolve_budgets(map_budgets)
     if num_eval_images is not None and num_eval_images < 1:
-        raise ValueError(
+        raise UserError(
             f"`num_eval_images` must be >= 1 or None. Received: num_eval_images="
             f"{num_eval_images}"
         )
     if num_calibration_images < 1:
-        raise ValueError(
+        raise UserError(
             "`num_calibration_images` must be >= 1. Received: "
             f"num_calibration_images={num_calibration_images}"
         )
     if model.output_shape[-1] != len(eval_source.class_names):
-        raise ValueError(
+        raise UserError(
             f"The model has {model.output_shape[-1]} outputs but the evaluation "
             f"data has {len(eval_source.class_names)} classes. Received: "
             f"class_names={eval_source.class_names}"

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from collections.abc import Mapping
 
-import numpy as np
-
+from csra_tf.errors import UserError
 from csra_tf.export.tflite import QUANTIZED_VARIANTS
 
 DEFAULT_MAX_FLOAT32_DELTA = 1e-4
@@ -38,7 +35,7 @@ def resolve_budgets(map_budgets: Mapping[str, float] | None) -> dict[str, float]
     budgets = dict(DEFAULT_MAP_BUDGETS)
     for name, budget in (map_budgets or {}).items():
         if name not in QUANTIZED_VARIANTS or not math.isfinite(budget):
-            raise ValueError(
+            raise UserError(
                 f"`map_budgets` maps {QUANTIZED_VARIANTS} to finite points. "
                 f"Received: map_budgets={dict(map_budgets)}"
             )
@@ -179,27 +176,9 @@ def format_report(report: dict) -> str:
     return "\n".join(rows)
 
 
-def write_json(path: str | os.PathLike, value) -> None:
-    """Writes `value` as indented JSON (NumPy scalars allowed).
-
-    Args:
-        path: the file to write.
-        value: a JSON-ready value.
-    """
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=2, default=_json_default)
-        f.write("\n")
-
-
 def _num(value, width: int, spec: str) -> str:
     return f"{'-':>{width}s}" if value is None else f"{value:>{width}{spec}}"
 
 
 def _pct(value) -> str:
     return _num(None if value is None else 100.0 * value, 8, ".2f")
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"Not JSON serialisable: {value!r}")

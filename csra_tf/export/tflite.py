@@ -27,7 +27,9 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.lite.python import schema_py_generated as _schema
 
-from csra_tf.export.saved_model import INPUT_NAME, SERVING_KEY
+from csra_tf.errors import UserError
+from csra_tf.inference.runners import INPUT_NAME, SERVING_KEY
+from csra_tf.run_folder import TFLITE_FILE
 
 VARIANTS = ("float32", "float16", "dynamic_int8", "int8")
 """The TFLite variants, in export order."""
@@ -55,7 +57,7 @@ def variant_filename(variant: str) -> str:
         `model_<variant>.tflite`.
     """
     _check_variant(variant)
-    return f"model_{variant}.tflite"
+    return TFLITE_FILE.format(variant=variant)
 
 
 def convert_saved_model(
@@ -85,7 +87,7 @@ def convert_saved_model(
     """
     _check_variant(variant)
     if (variant == "int8") != (representative_images is not None):
-        raise ValueError(
+        raise UserError(
             "`representative_images` is required for the int8 variant and only "
             f"for it. Received: variant={variant}, representative_images="
             f"{representative_images!r}"
@@ -166,7 +168,7 @@ def check_builtin_ops(model_content: bytes) -> list[str]:
             if any(op.startswith(_FLEX_PREFIX) for op in foreign)
             else "custom"
         )
-        raise ValueError(
+        raise UserError(
             f"The TFLite model needs {kind} ops, but exports must use builtin "
             f"TFLite ops only. Received: ops={foreign}"
         )
@@ -185,7 +187,7 @@ def _calibration_feed(batches: Iterable[np.ndarray]) -> Iterator[dict]:
     for batch in batches:
         batch = np.asarray(batch, np.float32)
         if batch.ndim != 4:
-            raise ValueError(
+            raise UserError(
                 "Representative images must be batches (B, S, S, 3). "
                 f"Received: shape={batch.shape}"
             )
@@ -199,11 +201,11 @@ def _calibration_feed(batches: Iterable[np.ndarray]) -> Iterator[dict]:
                 anchored = True
             yield {INPUT_NAME: image}
     if not anchored:
-        raise ValueError("`representative_images` yielded no images.")
+        raise UserError("`representative_images` yielded no images.")
 
 
 def _check_variant(variant: str) -> None:
     if variant not in VARIANTS:
-        raise ValueError(
+        raise UserError(
             f"`variant` must be one of {VARIANTS}. Received: variant={variant}"
         )

@@ -12,17 +12,8 @@ from collections.abc import Sequence
 import keras
 from keras import ops
 
-MAX_POOLING = float("inf")
-"""Temperature that turns the attention of a head into max pooling (T -> inf)."""
-
-DEFAULT_TEMPERATURES = {
-    1: (1.0,),
-    2: (1.0, MAX_POOLING),
-    4: (1.0, 2.0, 4.0, MAX_POOLING),
-    6: (1.0, 2.0, 3.0, 4.0, 5.0, MAX_POOLING),
-    8: (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, MAX_POOLING),
-}
-"""The paper's temperature sequence for each supported number of heads."""
+from csra_tf.config.choices import DEFAULT_TEMPERATURES
+from csra_tf.errors import UserError
 
 
 def default_temperatures(num_heads: int) -> tuple[float, ...]:
@@ -35,9 +26,10 @@ def default_temperatures(num_heads: int) -> tuple[float, ...]:
         A tuple of `num_heads` temperatures; `float("inf")` means max pooling.
     """
     if num_heads not in DEFAULT_TEMPERATURES:
-        raise ValueError(
+        raise UserError(
             "Default temperatures exist only for num_heads in "
-            f"{sorted(DEFAULT_TEMPERATURES)}; pass `temperatures` explicitly. "
+            f"{sorted(DEFAULT_TEMPERATURES)}; give one temperature per head "
+            "(`temperatures`, flag --temperatures; inf for max pooling). "
             f"Received: num_heads={num_heads}"
         )
     return DEFAULT_TEMPERATURES[num_heads]
@@ -91,26 +83,26 @@ class CSRA(keras.layers.Layer):
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         if not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(
+            raise UserError(
                 "`num_classes` must be a positive int. "
                 f"Received: num_classes={num_classes}"
             )
         if not isinstance(num_heads, int) or num_heads < 1:
-            raise ValueError(
+            raise UserError(
                 f"`num_heads` must be a positive int. Received: num_heads={num_heads}"
             )
         if not math.isfinite(lam) or lam < 0:
-            raise ValueError(f"`lam` must be a finite number >= 0. Received: lam={lam}")
+            raise UserError(f"`lam` must be a finite number >= 0. Received: lam={lam}")
         if temperatures is None:
             temperatures = default_temperatures(num_heads)
         temperatures = tuple(float(t) for t in temperatures)
         if len(temperatures) != num_heads:
-            raise ValueError(
+            raise UserError(
                 "`temperatures` needs one value per head "
                 f"(num_heads={num_heads}). Received: temperatures={temperatures}"
             )
         if any(not t > 0 for t in temperatures):
-            raise ValueError(
+            raise UserError(
                 "Every temperature must be > 0 (inf for max pooling). "
                 f"Received: temperatures={temperatures}"
             )
@@ -123,13 +115,13 @@ class CSRA(keras.layers.Layer):
 
     def build(self, input_shape):
         if len(input_shape) not in (3, 4):
-            raise ValueError(
+            raise UserError(
                 "CSRA expects a feature map (B, h, w, d) or tokens (B, N, d). "
                 f"Received: input_shape={input_shape}"
             )
         dim = input_shape[-1]
         if dim is None:
-            raise ValueError(
+            raise UserError(
                 "The channel dimension of CSRA's input must be known. "
                 f"Received: input_shape={input_shape}"
             )

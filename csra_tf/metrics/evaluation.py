@@ -1,6 +1,6 @@
-"""Multi-label evaluation: per-class AP, mAP and precision/recall/F1 (DESIGN §7).
+"""Multi-label evaluation: per-class AP, mAP, precision/recall/F1 (README, "Metrics").
 
-Targets follow the label encoding of DESIGN §2: `1` present, `0` absent, `-1`
+Targets follow the label encoding (README, "Datasets"): `1` present, `0` absent, `-1`
 unknown. Unknown entries are left out of every count.
 """
 
@@ -9,6 +9,8 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+
+from csra_tf.errors import UserError
 
 _UNKNOWN = -1.0
 _TOP_K = 3
@@ -41,17 +43,17 @@ def _validate(probs, targets, probs_name: str = "probs") -> tuple:
     probs = np.asarray(probs)
     targets = np.asarray(targets)
     if probs.ndim != 2:
-        raise ValueError(
+        raise UserError(
             f"`{probs_name}` must be 2-D (num_examples, num_classes). "
             f"Received: {probs_name}.shape={probs.shape}"
         )
     if targets.shape != probs.shape:
-        raise ValueError(
+        raise UserError(
             f"`targets` must have the same shape as `{probs_name}` "
             f"{probs.shape}. Received: targets.shape={targets.shape}"
         )
     if probs.shape[0] == 0 or probs.shape[1] == 0:
-        raise ValueError(
+        raise UserError(
             "Need at least one example and one class. "
             f"Received: {probs_name}.shape={probs.shape}"
         )
@@ -59,21 +61,21 @@ def _validate(probs, targets, probs_name: str = "probs") -> tuple:
         probs = probs.astype(np.float64)
         targets = targets.astype(np.float64)
     except (TypeError, ValueError) as e:
-        raise ValueError(
+        raise UserError(
             f"`{probs_name}` and `targets` must be numeric. "
             f"Received: {probs_name}.dtype={probs.dtype}, "
             f"targets.dtype={targets.dtype}"
         ) from e
     if not np.all(np.isfinite(probs)):
         bad = np.argwhere(~np.isfinite(probs))[:5].tolist()
-        raise ValueError(
+        raise UserError(
             f"`{probs_name}` must be finite. Received non-finite values at "
             f"(example, class) {bad}"
         )
     allowed = (targets == 1) | (targets == 0) | (targets == _UNKNOWN)
     if not np.all(allowed):
         bad_values = np.unique(targets[~allowed])[:5].tolist()
-        raise ValueError(
+        raise UserError(
             "`targets` entries must be 1 (present), 0 (absent) or -1 "
             f"(unknown). Received: targets values {bad_values}"
         )
@@ -183,7 +185,9 @@ def _precision_recall(
         probs: `(N, C)` float64 probabilities.
         targets: `(N, C)` float64 targets in {-1, 0, 1}.
         threshold: a number, or an array broadcasting to `(N, C)`.
-        has_positive: `(C,)` bool, the classes that the means and sums run over.
+        has_positive: `(C,)` bool, the classes the per-class means (CP, CR) run
+            over; the overall sums (OP, OR) run over every class, so that the
+            predictions of a class without positives count as false positives.
 
     Returns:
         A dict of Python floats.
@@ -191,12 +195,12 @@ def _precision_recall(
     valid = targets != _UNKNOWN
     predicted = (probs >= threshold) & valid
     ground_truth = targets == 1
-    tp = np.sum(predicted & ground_truth, axis=0)[has_positive]
-    n_pred = np.sum(predicted, axis=0)[has_positive]
-    n_gt = np.sum(ground_truth, axis=0)[has_positive]
+    tp = np.sum(predicted & ground_truth, axis=0)
+    n_pred = np.sum(predicted, axis=0)
+    n_gt = np.sum(ground_truth, axis=0)
 
-    cp = float(np.mean(tp / np.maximum(n_pred, 1)))
-    cr = float(np.mean(tp / n_gt))
+    cp = float(np.mean(tp[has_positive] / np.maximum(n_pred[has_positive], 1)))
+    cr = float(np.mean(tp[has_positive] / n_gt[has_positive]))
     op = _safe_divide(tp.sum(), n_pred.sum())
     o_r = _safe_divide(tp.sum(), n_gt.sum())
     return {
@@ -225,13 +229,13 @@ def precision_recall(probs, targets, thresholds=0.5) -> dict[str, float]:
     try:
         thresholds = np.broadcast_to(np.asarray(thresholds, np.float64), probs.shape)
     except ValueError as error:
-        raise ValueError(
+        raise UserError(
             f"`thresholds` must broadcast to {probs.shape}. Received: "
             f"thresholds.shape={np.shape(thresholds)}"
         ) from error
     has_positive = np.any(targets == 1, axis=0)
     if not has_positive.any():
-        raise ValueError(
+        raise UserError(
             "No class has a positive example. "
             f"Received: targets of shape {targets.shape} without any 1"
         )
@@ -252,7 +256,7 @@ def _keep_top_k(probs: np.ndarray, k: int) -> np.ndarray:
 
 
 def evaluate(probs, targets, threshold: float = 0.5) -> dict:
-    """Computes the multi-label metrics of DESIGN §7.
+    """Computes the multi-label metrics (README, "Metrics").
 
     Entries whose target is `-1` (unknown) are left out of AP and of the
     precision/recall counts. Per class: `tp`, `n_pred` (examples with
@@ -262,6 +266,10 @@ def evaluate(probs, targets, threshold: float = 0.5) -> dict:
     - `mAP`: mean of the per-class AP (see `average_precision`).
     - `CP = mean_c tp / max(n_pred, 1)`, `CR = mean_c tp / n_gt`,
       `CF1 = 2 CP CR / (CP + CR)`.
+
+    Over every class (a prediction of a class without positives is a false
+    positive, as the metric's definition and the authors' code count it):
+
     - `OP = sum tp / sum n_pred`, `OR = sum tp / sum n_gt`,
       `OF1 = 2 OP OR / (OP + OR)` (each 0 when its denominator is 0).
 
@@ -292,15 +300,15 @@ def evaluate(probs, targets, threshold: float = 0.5) -> dict:
     try:
         threshold = float(threshold)
     except (TypeError, ValueError) as e:
-        raise ValueError(
+        raise UserError(
             f"`threshold` must be a number. Received: threshold={threshold!r}"
         ) from e
     if not np.isfinite(threshold):
-        raise ValueError(f"`threshold` must be finite. Received: threshold={threshold}")
+        raise UserError(f"`threshold` must be finite. Received: threshold={threshold}")
 
     has_positive = np.any(targets == 1, axis=0)
     if not has_positive.any():
-        raise ValueError(
+        raise UserError(
             "No class has a positive example, so mAP is undefined. "
             f"Received: targets of shape {targets.shape} without any 1"
         )

@@ -1,4 +1,4 @@
-"""Exact streaming mAP for `model.fit` / `model.evaluate` (DESIGN §7)."""
+"""Exact streaming mAP for `model.fit` / `model.evaluate` (README, "Metrics")."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import numbers
 
 import keras
 import tensorflow as tf
+
+from csra_tf.errors import UserError
 
 try:  # Private, but the only way to see that we are being traced for XLA.
     from tensorflow.python.ops.control_flow_util import (
@@ -158,12 +160,12 @@ class MeanAveragePrecision(keras.metrics.Metric):
         dtype=None,
     ):
         if not _is_positive_int(num_classes):
-            raise ValueError(
+            raise UserError(
                 "`num_classes` must be a positive int. "
                 f"Received: num_classes={num_classes!r}"
             )
         if capacity is not None and not _is_positive_int(capacity):
-            raise ValueError(
+            raise UserError(
                 "`capacity` must be None or a positive int. "
                 f"Received: capacity={capacity!r}"
             )
@@ -219,7 +221,7 @@ class MeanAveragePrecision(keras.metrics.Metric):
         for arg, value in (("y_pred", scores), ("y_true", targets)):
             last = value.shape.as_list() if value.shape.rank else None
             if last and last[-1] is not None and last[-1] != self.num_classes:
-                raise ValueError(
+                raise UserError(
                     f"`{arg}` must have num_classes={self.num_classes} entries in "
                     f"its last dimension. Received: {arg}.shape={tuple(last)}"
                 )
@@ -238,7 +240,7 @@ class MeanAveragePrecision(keras.metrics.Metric):
 
         if self.capacity is None:
             if _in_xla_context():
-                raise ValueError(
+                raise UserError(
                     "MeanAveragePrecision(capacity=None) keeps buffers that grow "
                     "with every batch, which XLA cannot compile. Compile the model "
                     "with `jit_compile=False` or give the metric a `capacity` of at "

@@ -1,5 +1,20 @@
-"""Classifier models."""
+"""Classifiers: a backbone and a head as one Keras model.
 
-from csra_tf.models.classifier import HEAD_LAYER_NAME, HEADS, build_classifier
+Public API:
+    CSRAClassifier     backbone + head, owned as `.backbone` and `.head`
+    build_classifier   a `CSRAClassifier` from a backbone name and head settings
+    build_head         the head layer of a head name (`HEADS`)
+    predict_dataset    runs a model over a batched dataset, one pass
+    predict_probabilities  sigmoid probabilities and targets over a dataset
+"""
 
-__all__ = ["HEAD_LAYER_NAME", "HEADS", "build_classifier"]
+from csra_tf.models.classifier import CSRAClassifier, build_classifier, build_head
+from csra_tf.models.predict import predict_dataset, predict_probabilities
+
+__all__ = [
+    "CSRAClassifier",
+    "build_classifier",
+    "build_head",
+    "predict_dataset",
+    "predict_probabilities",
+]

@@ -1,8 +1,15 @@
-"""Training: config, optimiser, schedules, callbacks, strategy and the run itself."""
+"""Training: optimiser, schedules, callbacks, strategy and the run itself.
+
+Public API:
+    train                 one training run from a `TrainConfig` (as csra-train)
+    train_multi_worker    the same under MultiWorkerMirroredStrategy
+    MaskedBinaryCrossentropy   BCE on logits, unknown (-1) labels masked
+    MultiRateSGD          SGD with per-variable learning-rate multipliers
+    WarmupCosineDecay, WarmupStepDecay   the learning-rate schedules
+    create_optimizer, create_schedule, create_callbacks, create_strategy
+"""
 
 from csra_tf.training.callbacks import create_callbacks
-from csra_tf.training.config import TrainConfig
-from csra_tf.training.eval_lib import format_table, predict_probabilities, write_metrics
 from csra_tf.training.losses import MaskedBinaryCrossentropy
 from csra_tf.training.multi_worker import train_multi_worker
 from csra_tf.training.optimizer import MultiRateSGD
@@ -13,16 +20,12 @@ from csra_tf.training.train_lib import create_optimizer, create_schedule, train
 __all__ = [
     "MaskedBinaryCrossentropy",
     "MultiRateSGD",
-    "TrainConfig",
     "WarmupCosineDecay",
     "WarmupStepDecay",
     "create_callbacks",
     "create_optimizer",
     "create_schedule",
     "create_strategy",
-    "format_table",
-    "predict_probabilities",
     "train",
     "train_multi_worker",
-    "write_metrics",
 ]

@@ -1,4 +1,4 @@
-"""Callbacks of a training run and the workdir layout they write."""
+"""The callbacks of a training run, writing into the run folder."""
 
 from __future__ import annotations
 
@@ -6,16 +6,12 @@ import os
 
 import keras
 
+from csra_tf import run_folder
 from csra_tf.training.checkpoints import (
     BestCheckpoint,
     ResumableBackup,
     StopOnNonFiniteLoss,
 )
-
-BEST_CHECKPOINT = os.path.join("checkpoints", "best.keras")
-BACKUP_DIR = "backup"
-TENSORBOARD_DIR = "tensorboard"
-HISTORY_CSV = "history.csv"
 
 
 def create_callbacks(
@@ -33,9 +29,13 @@ def create_callbacks(
         TensorBoard, CSVLogger (appending on resume) and `StopOnNonFiniteLoss`.
     """
     return [
-        ResumableBackup(os.path.join(workdir, BACKUP_DIR)),
-        BestCheckpoint(os.path.join(workdir, BEST_CHECKPOINT), monitor=monitor),
-        keras.callbacks.TensorBoard(os.path.join(workdir, TENSORBOARD_DIR)),
-        keras.callbacks.CSVLogger(os.path.join(workdir, HISTORY_CSV), append=True),
+        ResumableBackup(os.path.join(workdir, run_folder.BACKUP_DIR)),
+        BestCheckpoint(
+            os.path.join(workdir, run_folder.BEST_CHECKPOINT), monitor=monitor
+        ),
+        keras.callbacks.TensorBoard(os.path.join(workdir, run_folder.TENSORBOARD_DIR)),
+        keras.callbacks.CSVLogger(
+            os.path.join(workdir, run_folder.HISTORY_FILE), append=True
+        ),
         StopOnNonFiniteLoss(),
     ]

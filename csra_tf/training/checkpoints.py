@@ -9,36 +9,7 @@ import os
 
 import keras
 
-BACKUP_METADATA = "backup.json"
-BEST_METADATA = "best.json"
-
-
-def atomic_write_json(path: str, value) -> None:
-    """Writes JSON so that `path` holds either the old or the new content.
-
-    Args:
-        path: destination file.
-        value: a JSON-serialisable value.
-    """
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_save_model(model: keras.Model, path: str) -> None:
-    """Saves a `.keras` file so a kill mid-write never leaves a corrupt `path`.
-
-    Args:
-        model: the model.
-        path: destination, ending in `.keras`.
-    """
-    directory, name = os.path.split(path)
-    tmp = os.path.join(directory, f".tmp-{os.getpid()}-{name}")
-    model.save(tmp)
-    os.replace(tmp, path)
+from csra_tf.run_folder import BACKUP_METADATA, BEST_METADATA, save_model, write_json
 
 
 class ResumableBackup(keras.callbacks.Callback):
@@ -75,7 +46,7 @@ class ResumableBackup(keras.callbacks.Callback):
         tmp = os.path.join(self.backup_dir, f".tmp-{name}")
         self.model.save_weights(tmp, overwrite=True)
         os.replace(tmp, os.path.join(self.backup_dir, name))
-        atomic_write_json(self._metadata_path, {"epoch": epoch + 1, "weights": name})
+        write_json(self._metadata_path, {"epoch": epoch + 1, "weights": name})
         for old in glob.glob(os.path.join(self.backup_dir, "epoch-*.weights.h5")):
             if os.path.basename(old) != name:
                 os.remove(old)
@@ -116,8 +87,8 @@ class BestCheckpoint(keras.callbacks.Callback):
         if value is None or not value > self._best():
             return
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        atomic_save_model(self.model, self.path)
-        atomic_write_json(
+        save_model(self.model, self.path)
+        write_json(
             self._metadata_path,
             {"monitor": self.monitor, "value": float(value), "epoch": epoch + 1},
         )

@@ -1,4 +1,4 @@
-"""Binary cross-entropy on logits that ignores unknown labels (DESIGN §2, §8)."""
+"""Binary cross-entropy on logits, unknown (-1) labels ignored (README, "Datasets")."""
 
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
 """Training on several machines: a custom loop under MultiWorkerMirroredStrategy.
 
 Keras 3.15's `model.fit` fails under `tf.distribute.MultiWorkerMirroredStrategy`
-before its first step (DESIGN §8), so `train_multi_worker` runs the same training
-as `train_lib.train` with its own loop: a `strategy.run` step inside a
-`tf.function`, over one input pipeline per worker.
+before its first step (docs/architecture.md, "Training"), so
+`train_multi_worker` runs the same training as `train_lib.train` with its own
+loop: a `strategy.run` step inside a `tf.function`, over one input pipeline per
+worker.
 """
 
 from __future__ import annotations
@@ -17,16 +18,15 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+from csra_tf import run_folder
+from csra_tf.config import TrainConfig
 from csra_tf.data import build_dataset
+from csra_tf.errors import UserError
 from csra_tf.metrics import evaluate
-from csra_tf.training.callbacks import BACKUP_DIR
-from csra_tf.training.checkpoints import NonFiniteLossError, atomic_save_model
-from csra_tf.training.config import TrainConfig
-from csra_tf.training.eval_lib import predict_probabilities, write_metrics
+from csra_tf.models import predict_probabilities
+from csra_tf.training.checkpoints import NonFiniteLossError
 from csra_tf.training.losses import MaskedBinaryCrossentropy
 from csra_tf.training.train_lib import (
-    METRICS_FILE,
-    MODEL_FILE,
     build_model,
     create_optimizer,
     dtype_policy,
@@ -108,13 +108,13 @@ def train_multi_worker(
     ... )
     """
     if config.jit_compile:
-        raise ValueError(
+        raise UserError(
             "Multi-worker training does not support XLA: BatchNormalization "
             "synchronises its statistics across replicas inside the step, which "
             "a jit-compiled function cannot hold. Received: jit_compile=True"
         )
     if config.batch_size % strategy.num_replicas_in_sync:
-        raise ValueError(
+        raise UserError(
             "The global batch size must be a multiple of the number of replicas "
             f"({strategy.num_replicas_in_sync}). "
             f"Received: batch_size={config.batch_size}"
@@ -131,7 +131,7 @@ def train_multi_worker(
         # As in train(): compile wraps the optimizer in a LossScaleOptimizer
         # under mixed_float16, and model.keras then holds the optimizer.
         model.compile(
-            optimizer=create_optimizer(config, steps_per_epoch),
+            optimizer=create_optimizer(config, steps_per_epoch, model),
             loss=MaskedBinaryCrossentropy(),
         )
         optimizer = model.optimizer
@@ -139,7 +139,7 @@ def train_multi_worker(
         loss_fn = MaskedBinaryCrossentropy(reduction=None)
         epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
 
-    backup_dir = os.path.join(config.workdir, BACKUP_DIR)
+    backup_dir = os.path.join(config.workdir, run_folder.BACKUP_DIR)
     write_dir = backup_dir if is_chief else tempfile.mkdtemp(prefix="csra_backup_")
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=epoch)
     manager = tf.train.CheckpointManager(checkpoint, write_dir, max_to_keep=1)
@@ -180,15 +180,15 @@ def train_multi_worker(
     if not is_chief:
         return {}
 
-    model_path = os.path.join(config.workdir, MODEL_FILE)
-    atomic_save_model(model, model_path)
+    model_path = os.path.join(config.workdir, run_folder.MODEL_FILE)
+    run_folder.save_model(model, model_path)
     shutil.rmtree(backup_dir, ignore_errors=True)
 
     logging.info(
         "Evaluating the final model on %s validation images.", val_source.num_examples
     )
     # A copy outside the strategy: the chief predicts alone, with no collectives.
-    local_model = keras.saving.load_model(model_path, compile=False)
+    local_model = run_folder.load_model(model_path)
     val_data = build_dataset(
         val_source,
         image_size=config.image_size,
@@ -197,8 +197,8 @@ def train_multi_worker(
     )
     probs, targets = predict_probabilities(local_model, val_data, verbose=verbose)
     metrics = evaluate(probs, targets)
-    write_metrics(
-        os.path.join(config.workdir, METRICS_FILE),
+    run_folder.write_metrics(
+        config.workdir,
         metrics,
         class_names,
         extra={"bad_records": bad_records},

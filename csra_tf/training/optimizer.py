@@ -6,22 +6,30 @@ from collections.abc import Mapping
 
 import keras
 
+from csra_tf.errors import UserError
+
 
 @keras.saving.register_keras_serializable(package="csra_tf")
 class MultiRateSGD(keras.optimizers.SGD):
-    """SGD whose learning rate is scaled per variable by the layer it belongs to.
+    """`torch.optim.SGD` with a learning-rate multiplier per variable.
 
     The paper trains the classifier head with 10x the backbone's learning rate
-    (0.1 vs 0.01). A variable whose path starts with `"<prefix>/"` for a key of
-    `lr_multipliers` uses `learning_rate * lr_multipliers[prefix]`. Weight decay
-    is the coupled L2 form of `torch.optim.SGD` (`g + weight_decay * w` enters
-    the momentum), so it follows the per-variable learning rate as in the paper.
+    (0.1 vs 0.01). A variable whose path is a key of `lr_multipliers`, or starts
+    with `"<key>/"`, uses `learning_rate * lr_multipliers[key]`.
+
+    The update is PyTorch's, as the authors trained: weight decay is coupled
+    (`g = grad + weight_decay * w`), the momentum buffer holds gradients,
+    `v = momentum * v + g`, and the step is `w -= lr * v` (Nesterov:
+    `w -= lr * (g + momentum * v)`). Keras's SGD keeps lr-scaled steps in its
+    buffer instead (`v = momentum * v - lr * g`, `w += v`); the two differ
+    whenever the learning rate changes (warm-up, decay).
 
     Args:
         learning_rate: base (backbone) learning rate, a float or a schedule.
         momentum: momentum factor.
         weight_decay: L2 coefficient added to the gradient.
-        lr_multipliers: mapping from layer-name prefix to multiplier.
+        lr_multipliers: mapping from a variable path, or a path prefix, to its
+            multiplier (e.g. the paths of `model.head`'s variables -> 10).
         nesterov: use Nesterov momentum.
         **kwargs: other `keras.optimizers.Optimizer` arguments (`name`,
             `global_clipnorm`, `loss_scale_factor`, ...).
@@ -49,13 +57,13 @@ class MultiRateSGD(keras.optimizers.SGD):
             **kwargs,
         )
         if weight_decay < 0:
-            raise ValueError(
+            raise UserError(
                 f"`weight_decay` must be >= 0. Received: weight_decay={weight_decay}"
             )
         multipliers = dict(lr_multipliers or {})
         for prefix, value in multipliers.items():
             if not value > 0:
-                raise ValueError(
+                raise UserError(
                     "Learning-rate multipliers must be > 0. "
                     f"Received: lr_multipliers[{prefix!r}]={value}"
                 )
@@ -82,14 +90,24 @@ class MultiRateSGD(keras.optimizers.SGD):
         return 1.0
 
     def update_step(self, gradient, variable, learning_rate):
+        ops = keras.ops
+        index = self._get_variable_index(variable)
+        learning_rate = ops.cast(learning_rate, variable.dtype)
+        gradient = ops.cast(gradient, variable.dtype)
         if self.l2_weight_decay:
-            gradient = gradient + keras.ops.cast(
+            gradient = gradient + ops.cast(
                 self.l2_weight_decay, variable.dtype
-            ) * keras.ops.convert_to_tensor(variable)
-        scale = self._variable_lr_scales[self._get_variable_index(variable)]
+            ) * ops.convert_to_tensor(variable)
+        scale = self._variable_lr_scales[index]
         if scale != 1.0:
-            learning_rate = learning_rate * keras.ops.cast(scale, learning_rate.dtype)
-        super().update_step(gradient, variable, learning_rate)
+            learning_rate = learning_rate * ops.cast(scale, variable.dtype)
+        step = gradient
+        if self.momentum != 0:
+            momentum = ops.cast(self.momentum, variable.dtype)
+            buffer = self.momentums[index]
+            self.assign(buffer, ops.add(ops.multiply(buffer, momentum), gradient))
+            step = gradient + momentum * buffer if self.nesterov else buffer
+        self.assign_sub(variable, ops.multiply(step, learning_rate))
 
     def get_config(self):
         config = super().get_config()

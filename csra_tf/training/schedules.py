@@ -7,6 +7,8 @@ import math
 import keras
 from keras import ops
 
+from csra_tf.errors import UserError
+
 
 def _warmup_factor(step, warmup_steps):
     if warmup_steps <= 0:
@@ -38,7 +40,7 @@ class WarmupStepDecay(keras.optimizers.schedules.LearningRateSchedule):
             or decay_steps < 0
             or not 0 < decay_rate <= 1
         ):
-            raise ValueError(
+            raise UserError(
                 "Need base_lr > 0, warmup_steps >= 0, decay_steps >= 0, "
                 f"0 < decay_rate <= 1. Received: base_lr={base_lr}, "
                 f"warmup_steps={warmup_steps}, decay_steps={decay_steps}, "
@@ -77,7 +79,7 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
 
     def __init__(self, base_lr: float, warmup_steps: int, total_steps: int):
         if base_lr <= 0 or warmup_steps < 0 or total_steps <= warmup_steps:
-            raise ValueError(
+            raise UserError(
                 "Need base_lr > 0 and 0 <= warmup_steps < total_steps. "
                 f"Received: base_lr={base_lr}, warmup_steps={warmup_steps}, "
                 f"total_steps={total_steps}"

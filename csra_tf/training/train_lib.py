@@ -11,26 +11,18 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from csra_tf.data import Source, build_dataset, save_class_names
+from csra_tf import backbones, run_folder
+from csra_tf.config import TrainConfig
+from csra_tf.data import Source, build_dataset
+from csra_tf.errors import UserError
 from csra_tf.metrics import MeanAveragePrecision, evaluate
-from csra_tf.models import HEAD_LAYER_NAME, build_classifier
+from csra_tf.models import CSRAClassifier, build_classifier, predict_probabilities
 from csra_tf.training.callbacks import create_callbacks
-from csra_tf.training.checkpoints import (
-    ResumableBackup,
-    atomic_save_model,
-)
-from csra_tf.training.config import TrainConfig
-from csra_tf.training.data_sources import load_sources
-from csra_tf.training.eval_lib import predict_probabilities, write_metrics
+from csra_tf.training.checkpoints import ResumableBackup
 from csra_tf.training.losses import MaskedBinaryCrossentropy
 from csra_tf.training.optimizer import MultiRateSGD
 from csra_tf.training.schedules import WarmupCosineDecay, WarmupStepDecay
 from csra_tf.training.strategy import create_strategy
-
-CONFIG_FILE = "config.json"
-CLASSES_FILE = "classes.json"
-MODEL_FILE = "model.keras"
-METRICS_FILE = "metrics.json"
 
 
 def create_schedule(config: TrainConfig, steps_per_epoch: int):
@@ -51,12 +43,15 @@ def create_schedule(config: TrainConfig, steps_per_epoch: int):
     return WarmupStepDecay(config.lr, warmup, decay, config.decay_rate)
 
 
-def create_optimizer(config: TrainConfig, steps_per_epoch: int) -> MultiRateSGD:
+def create_optimizer(
+    config: TrainConfig, steps_per_epoch: int, model: CSRAClassifier
+) -> MultiRateSGD:
     """SGD with the head at `head_lr_multiplier` x the backbone learning rate.
 
     Args:
         config: the run's configuration.
         steps_per_epoch: optimizer steps per epoch.
+        model: the classifier; the variables of `model.head` get the head rate.
 
     Returns:
         A `MultiRateSGD`.
@@ -65,7 +60,10 @@ def create_optimizer(config: TrainConfig, steps_per_epoch: int) -> MultiRateSGD:
         learning_rate=create_schedule(config, steps_per_epoch),
         momentum=config.momentum,
         weight_decay=config.weight_decay,
-        lr_multipliers={HEAD_LAYER_NAME: config.head_lr_multiplier},
+        lr_multipliers={
+            variable.path: config.head_lr_multiplier
+            for variable in model.head.trainable_variables
+        },
     )
 
 
@@ -90,32 +88,6 @@ def dtype_policy(mixed_precision: bool):
         yield keras.config.dtype_policy().name
     finally:
         keras.config.set_dtype_policy(previous)
-
-
-def check_resumable(config: TrainConfig, path: str) -> None:
-    """Refuses to reuse a workdir whose saved config differs from `config`.
-
-    Args:
-        config: the run's configuration.
-        path: the workdir's `config.json` (may not exist yet).
-
-    Raises:
-        ValueError: naming each changed field with its old and new value.
-    """
-    if not os.path.exists(path):
-        return
-    saved = TrainConfig.load(path).to_dict()
-    changed = {
-        k: (saved[k], v) for k, v in config.to_dict().items() if saved.get(k) != v
-    }
-    if changed:
-        details = ", ".join(
-            f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items()
-        )
-        raise ValueError(
-            f"{path} holds a different configuration; resuming would mix two runs. "
-            f"Use a new workdir or the same settings. Changed: {details}"
-        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,27 +119,26 @@ def prepare_run(config: TrainConfig, is_chief: bool = True) -> PreparedRun:
     Returns:
         A `PreparedRun`.
     """
+    backbones.check_name(config.backbone)
     if is_chief:
-        os.makedirs(config.workdir, exist_ok=True)
-        config_path = os.path.join(config.workdir, CONFIG_FILE)
-        check_resumable(config, config_path)
-        config.save(config_path)
+        run_folder.check_resumable(config)
+        run_folder.write_config(config)
     keras.utils.set_random_seed(config.seed)
-    train_source, val_source = load_sources(config)
+    train_source, val_source = run_folder.load_sources(config)
     class_names = list(train_source.class_names)
     bad_records = {
         "train": dict(train_source.bad_records),
         "val": dict(val_source.bad_records),
     }
     if is_chief:
-        save_class_names(os.path.join(config.workdir, CLASSES_FILE), class_names)
+        run_folder.write_class_names(config.workdir, class_names)
         for split, counts in bad_records.items():
             if counts:
                 logging.warning("Skipped bad %s records: %s", split, counts)
     steps_per_epoch = config.steps_per_epoch
     if steps_per_epoch is None:
         if not train_source.num_examples:
-            raise ValueError(
+            raise UserError(
                 "The training set size is unknown; set steps_per_epoch. "
                 f"Received: dataset={config.dataset}"
             )
@@ -199,13 +170,14 @@ def training_dataset(
         training=True,
         seed=config.seed,
         unknown_as=config.unknown_as,
+        augment_mode=config.augment,
         randaugment=config.randaugment,
         randaugment_magnitude=config.randaugment_magnitude,
         input_context=input_context,
     ).repeat()
 
 
-def build_model(config: TrainConfig, num_classes: int) -> keras.Model:
+def build_model(config: TrainConfig, num_classes: int) -> CSRAClassifier:
     """`build_classifier` with the model settings of `config`.
 
     Args:
@@ -223,7 +195,10 @@ def build_model(config: TrainConfig, num_classes: int) -> keras.Model:
         lam=config.lam,
         image_size=config.image_size,
         weights=config.weights,
+        pixel_normalization=config.pixel_normalization,
+        bn_momentum=config.bn_momentum,
         dropout=config.dropout,
+        temperatures=config.head_temperatures(),
         normalize=config.normalize,
     )
 
@@ -233,8 +208,9 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> dict:
 
     The workdir receives `config.json`, `classes.json`, `checkpoints/best.keras`,
     `backup/` (deleted when the run completes), `tensorboard/`, `history.csv`,
-    `model.keras` (final weights) and `metrics.json`. An interrupted run started
-    again with the same config resumes from its last finished epoch.
+    `model.keras` (final weights) and `metrics.json` (`csra_tf.run_folder`). An
+    interrupted run started again with the same config resumes from its last
+    finished epoch.
 
     Args:
         config: the run's configuration.
@@ -265,7 +241,7 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> dict:
     with strategy.scope(), dtype_policy(config.mixed_precision):
         model = build_model(config, len(class_names))
         model.compile(
-            optimizer=create_optimizer(config, steps_per_epoch),
+            optimizer=create_optimizer(config, steps_per_epoch, model),
             loss=MaskedBinaryCrossentropy(),
             metrics=[
                 MeanAveragePrecision(
@@ -283,7 +259,7 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> dict:
         callbacks=callbacks,
         verbose=verbose,
     )
-    atomic_save_model(model, os.path.join(config.workdir, MODEL_FILE))
+    run_folder.save_model(model, os.path.join(config.workdir, run_folder.MODEL_FILE))
     next(c for c in callbacks if isinstance(c, ResumableBackup)).mark_completed()
 
     logging.info(
@@ -291,8 +267,8 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> dict:
     )
     probs, targets = predict_probabilities(model, val_data)
     metrics = evaluate(probs, targets)
-    write_metrics(
-        os.path.join(config.workdir, METRICS_FILE),
+    run_folder.write_metrics(
+        config.workdir,
         metrics,
         class_names,
         extra={"bad_records": run.bad_records},

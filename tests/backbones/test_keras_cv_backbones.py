@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from csra_tf import backbones
+from csra_tf.layers.pixel_normalization import PixelNormalization
 from csra_tf.models import build_classifier
 
 _TINY_MOBILENET = dict(
@@ -98,9 +99,65 @@ def test_small_config_in_classifier_saves_and_loads(
     np.testing.assert_allclose(np.asarray(loaded(x)), expected, atol=1e-5)
 
 
-def test_pixels_are_rescaled_inside():
+def _normalization(model):
+    (layer,) = [x for x in model.layers if isinstance(x, PixelNormalization)]
+    return layer.mode
+
+
+def test_pixels_are_normalized_inside():
     model = backbones.create("mobilenet_v3_small", image_size=32, **_TINY_MOBILENET)
-    assert any(isinstance(layer, keras.layers.Rescaling) for layer in model.layers)
+    assert _normalization(model) == "unit"
+    imagenet = backbones.create(
+        "mobilenet_v3_small",
+        image_size=32,
+        pixel_normalization="imagenet",
+        **_TINY_MOBILENET,
+    )
+    assert _normalization(imagenet) == "imagenet"
+
+
+def test_registry_covers_keras_cv_resnet_v1_v2_depths():
+    names = backbones.available()
+    for depth in (18, 34, 50, 101, 152):
+        assert f"keras_cv_resnet{depth}" in names
+        assert f"keras_cv_resnet{depth}_v2" in names
+
+
+@pytest.mark.parametrize(
+    "name, blocks",
+    [("keras_cv_resnet50", [1, 1, 1, 1]), ("keras_cv_resnet18_v2", [2, 2, 2, 2])],
+)
+def test_keras_cv_resnet_small_config(name, blocks):
+    model = backbones.create(
+        name, image_size=32, stackwise_filters=[64, 16, 16, 16], stackwise_blocks=blocks
+    )
+    features = model(_pixels(batch=1))
+    assert features.shape[:3] == (1, 1, 1)
+
+
+def test_keras_cv_resnet_loads_local_preset_directory(tmp_path):
+    import keras_cv
+    from keras_cv.src.utils.preset_utils import save_to_preset
+
+    source = keras_cv.models.ResNetBackbone(
+        stackwise_filters=[64, 16, 16, 16],
+        stackwise_blocks=[1, 1, 1, 1],
+        stackwise_strides=[1, 2, 2, 2],
+        block_type="basic_block",
+        include_rescaling=True,
+        input_shape=(32, 32, 3),
+    )
+    save_to_preset(source, str(tmp_path / "preset"))
+    loaded = backbones.create(
+        "keras_cv_resnet18", weights=str(tmp_path / "preset"), image_size=32
+    )
+    x = _pixels()
+    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(source(x)), atol=1e-5)
+
+
+def test_keras_cv_resnet_rejects_unknown_weights():
+    with pytest.raises(ValueError, match="weights"):
+        backbones.create("keras_cv_resnet18", weights="not_a_preset", image_size=32)
 
 
 @pytest.mark.parametrize("include_rescaling", [True, False])
@@ -141,7 +198,7 @@ def test_efficientnet_v2_loads_local_preset_directory(tmp_path):
         ("mobilenet_v3_small", "mobilenet_v3_large_imagenet"),
         ("efficientnet_b0", "efficientnetv1_b0"),
         ("efficientnet_v2_b1", "efficientnetv2_b0_imagenet"),
-        ("resnet101", "resnet50_imagenet"),
+        ("keras_cv_resnet101", "resnet50_imagenet"),
     ],
 )
 def test_rejects_presets_of_another_architecture(name, weights):

@@ -1,10 +1,19 @@
-"""Backbone registry: names, shapes, pixel scaling and offline preset loading."""
+"""Backbone registry: names, pixel normalisation, the tiny backbone."""
 
 import keras
 import numpy as np
 import pytest
 
 from csra_tf import backbones
+from csra_tf.layers.pixel_normalization import (
+    PIXEL_NORMALIZATIONS,
+    PixelNormalization,
+)
+
+
+def _pixels(size=32, batch=2, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0, 255, (batch, size, size, 3)).astype("float32")
 
 
 def test_tiny_backbone_shape_and_pixels_rescaled_inside():
@@ -18,46 +27,25 @@ def test_unknown_name_lists_choices():
         backbones.create("resnet7")
 
 
-def test_registry_covers_resnet_v1_v2_depths():
+def test_registry_names_by_library():
     names = backbones.available()
     for depth in (18, 34, 50, 101, 152):
-        assert f"resnet{depth}" in names and f"resnet{depth}_v2" in names
+        assert f"resnet{depth}" in names  # torchvision's, through keras-hub
+        assert f"keras_cv_resnet{depth}" in names
+        assert f"keras_cv_resnet{depth}_v2" in names
+    assert {"tiny", "resnet_tiny", "vit_b16", "vit_l16"} <= set(names)
 
 
-@pytest.mark.parametrize(
-    "name, blocks", [("resnet50", [1, 1, 1, 1]), ("resnet18_v2", [2, 2, 2, 2])]
-)
-def test_keras_cv_resnet_small_config(name, blocks):
-    model = backbones.create(
-        name, image_size=32, stackwise_filters=[64, 16, 16, 16], stackwise_blocks=blocks
-    )
-    features = model(np.zeros((1, 32, 32, 3), "float32"))
-    assert features.shape[:3] == (1, 1, 1)
+def test_unknown_pixel_normalization_is_refused():
+    with pytest.raises(ValueError, match="Received: pixel_normalization=caffe"):
+        backbones.create("resnet_tiny", image_size=32, pixel_normalization="caffe")
 
 
-def test_resnet_loads_local_preset_directory(tmp_path):
-    import keras_cv
-    from keras_cv.src.utils.preset_utils import save_to_preset
-
-    source = keras_cv.models.ResNetBackbone(
-        stackwise_filters=[64, 16, 16, 16],
-        stackwise_blocks=[1, 1, 1, 1],
-        stackwise_strides=[1, 2, 2, 2],
-        block_type="basic_block",
-        include_rescaling=True,
-        input_shape=(32, 32, 3),
-    )
-    save_to_preset(source, str(tmp_path / "preset"))
-    loaded = backbones.create(
-        "resnet18", weights=str(tmp_path / "preset"), image_size=32
-    )
-    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
-    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(source(x)), atol=1e-5)
-
-
-def test_resnet_rejects_unknown_weights():
-    with pytest.raises(ValueError, match="weights"):
-        backbones.create("resnet18", weights="not_a_preset", image_size=32)
+def test_tiny_takes_only_unit_pixels():
+    model = backbones.create("tiny", image_size=32, pixel_normalization="unit")
+    assert model.output_shape == (None, 4, 4, 128)
+    with pytest.raises(ValueError, match="pixel_normalization=imagenet"):
+        backbones.create("tiny", image_size=32, pixel_normalization="imagenet")
 
 
 def test_tiny_loads_local_weights(tmp_path):
@@ -67,3 +55,34 @@ def test_tiny_loads_local_weights(tmp_path):
     loaded = backbones.create("tiny", weights=str(tmp_path / "tiny"), image_size=32)
     for a, b in zip(source.get_weights(), loaded.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "mode, expected",
+    [
+        ("unit", lambda x: x / 255.0),
+        ("symmetric", lambda x: x / 127.5 - 1.0),
+        (
+            "imagenet",
+            lambda x: (
+                (x / 255.0 - np.array([0.485, 0.456, 0.406]))
+                / np.array([0.229, 0.224, 0.225])
+            ),
+        ),
+    ],
+)
+def test_pixel_normalization_modes(mode, expected):
+    x = _pixels(size=4)
+    layer = PixelNormalization(mode)
+    np.testing.assert_allclose(np.asarray(layer(x)), expected(x), rtol=1e-5, atol=1e-6)
+    assert mode in PIXEL_NORMALIZATIONS
+
+
+def test_pixel_normalization_config_and_errors():
+    layer = PixelNormalization("symmetric", name="norm")
+    clone = PixelNormalization.from_config(layer.get_config())
+    assert clone.mode == "symmetric" and clone.name == "norm"
+    with pytest.raises(ValueError, match="Received: mode=caffe"):
+        PixelNormalization("caffe")
+    with pytest.raises(ValueError, match="3 \\(RGB\\) channels"):
+        PixelNormalization("imagenet")(np.zeros((1, 2, 2, 4), "float32"))

@@ -1,16 +1,16 @@
-"""ViT backbones: token map, position-embedding interpolation, saving, presets."""
-
-import sys
+"""ViT backbones: token map, position-embedding interpolation, pixel
+normalisation, saving, presets. timm checkpoints: tests/convert/test_timm_vit.py.
+"""
 
 import keras
+import keras_hub
 import numpy as np
 import pytest
 
 from csra_tf import backbones
 from csra_tf.backbones import TokensToFeatureMap, interpolate_position_embeddings
+from csra_tf.layers.pixel_normalization import PixelNormalization
 from csra_tf.models import build_classifier
-
-keras_hub = pytest.importorskip("keras_hub")
 
 _TINY = dict(patch_size=8, num_layers=1, num_heads=2, hidden_dim=16, mlp_dim=32)
 
@@ -183,6 +183,7 @@ def test_local_preset_with_image_converter_uses_its_scaling(tmp_path):
     )
     converter.save_to_preset(str(tmp_path / "preset"))
     model = backbones.create("vit_b16", weights=str(tmp_path / "preset"), image_size=32)
+    assert _normalization(model).mode == "unit"
     x = _pixels()
     tokens = np.asarray(source(x / 255.0))
     np.testing.assert_allclose(
@@ -197,7 +198,85 @@ def test_rejects_bad_sizes_and_weights():
         backbones.create("vit_b16", weights="not_a_preset", image_size=32)
 
 
-def test_missing_keras_hub_names_the_extra(monkeypatch):
-    monkeypatch.setitem(sys.modules, "keras_hub", None)
-    with pytest.raises(ImportError, match=r"csra-tf\[vit\]"):
-        backbones.create("vit_b16", image_size=32, **_TINY)
+def _normalization(model):
+    return next(
+        layer
+        for layer in model.layers
+        if isinstance(layer, PixelNormalization | keras.layers.Rescaling)
+    )
+
+
+def test_vit_tiny_is_registered_for_tests():
+    from csra_tf.backbones.vit import VIT_CONFIGS
+
+    assert "vit_tiny" in backbones.available()
+    assert VIT_CONFIGS["vit_tiny"] == dict(
+        patch_size=16, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64
+    )
+    model = backbones.create("vit_tiny", image_size=48)
+    assert model.output_shape == (None, 3, 3, 32)
+
+
+def test_default_pixel_normalization_is_symmetric():
+    model = backbones.create("vit_tiny", image_size=32)
+    layer = _normalization(model)
+    assert isinstance(layer, PixelNormalization) and layer.mode == "symmetric"
+    x = _pixels()
+    tokens = np.asarray(_inner_vit(model)(x / 127.5 - 1.0))
+    np.testing.assert_allclose(
+        np.asarray(model(x)), tokens[:, 1:].reshape(2, 2, 2, 32), atol=1e-5
+    )
+
+
+@pytest.mark.parametrize(
+    "mode, scaled",
+    [
+        ("unit", lambda x: x / 255.0),
+        (
+            "imagenet",
+            lambda x: (
+                (x / 255.0 - np.array([0.485, 0.456, 0.406]))
+                / np.array([0.229, 0.224, 0.225])
+            ),
+        ),
+    ],
+)
+def test_pixel_normalization_can_be_set(mode, scaled):
+    model = backbones.create("vit_tiny", image_size=32, pixel_normalization=mode)
+    assert _normalization(model).mode == mode
+    x = _pixels()
+    tokens = np.asarray(_inner_vit(model)(scaled(x).astype("float32")))
+    np.testing.assert_allclose(
+        np.asarray(model(x)), tokens[:, 1:].reshape(2, 2, 2, 32), atol=1e-5
+    )
+
+
+def test_preset_scaling_can_be_overridden(tmp_path):
+    _save_tiny_preset(tmp_path / "preset")
+    model = backbones.create(
+        "vit_b16",
+        weights=str(tmp_path / "preset"),
+        image_size=32,
+        pixel_normalization="unit",
+    )
+    assert _normalization(model).mode == "unit"
+
+
+def test_preset_with_unnamed_scaling_keeps_it(tmp_path):
+    source = _save_tiny_preset(tmp_path / "preset")
+    converter = keras_hub.layers.ViTImageConverter(
+        image_size=(32, 32), scale=1.0 / 100.0, offset=-0.5
+    )
+    converter.save_to_preset(str(tmp_path / "preset"))
+    model = backbones.create("vit_b16", weights=str(tmp_path / "preset"), image_size=32)
+    assert isinstance(_normalization(model), keras.layers.Rescaling)
+    x = _pixels()
+    tokens = np.asarray(source(x / 100.0 - 0.5))
+    np.testing.assert_allclose(
+        np.asarray(model(x)), tokens[:, 1:].reshape(2, 4, 4, 16), atol=1e-5
+    )
+
+
+def test_rejects_unknown_pixel_normalization():
+    with pytest.raises(ValueError, match="pixel_normalization=caffe"):
+        backbones.create("vit_tiny", image_size=32, pixel_normalization="caffe")

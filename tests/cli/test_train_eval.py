@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from tests.cli.test_errors import program_lines
+
 ENV = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
 TINY_RUN = [
     "--num_train=96",
@@ -63,8 +65,12 @@ def test_train_then_eval_writes_the_workdir(tmp_path):
 
     # The same workdir with a different head is refused, not silently mixed.
     result = _run("csra_tf.cli.train", f"--workdir={workdir}", *TINY_RUN, "--head=gap")
-    assert result.returncode != 0
+    assert result.returncode == 2
     assert "head: 'csra' -> 'gap'" in result.stderr
+    assert program_lines(result.stderr) == [
+        line for line in program_lines(result.stderr) if "csra-train: error:" in line
+    ]
+    assert len(program_lines(result.stderr)) == 1, result.stderr
 
 
 def test_flagfile_sets_flags(tmp_path):
@@ -79,7 +85,7 @@ def test_flagfile_sets_flags(tmp_path):
         ["csra-train", f"--workdir={tmp_path}", f"--flagfile={flagfile}", "--epochs=3"]
     )
     try:
-        config = train_cli.config_from_flags()
+        config = train_cli.train_config()
     finally:
         flags.FLAGS.unparse_flags()
     assert (config.head, config.lam, config.image_size, config.epochs) == (

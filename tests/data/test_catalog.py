@@ -8,7 +8,8 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from csra_tf.data import NAMED_DATASETS, SHAPE_CLASSES, train_val_sources
+from csra_tf.config import NAMED_DATASETS
+from csra_tf.data import SHAPE_CLASSES, train_val_sources
 
 
 def test_named_datasets():

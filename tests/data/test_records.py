@@ -1,17 +1,10 @@
-"""Tests for bad-record handling, image-file checks and class-name files."""
-
-import json
+"""Tests for bad-record handling and image-file checks."""
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from csra_tf.data import (
-    BAD_RECORD_REASONS,
-    BadRecord,
-    load_class_names,
-    save_class_names,
-)
+from csra_tf.data import BAD_RECORD_REASONS, BadRecord
 from csra_tf.data.image_files import check_image_files
 from csra_tf.data.records import resolve_bad_records
 
@@ -72,22 +65,3 @@ def test_pil_verify_misses_a_truncated_jpeg(tmp_path):
     Image.open(path).verify()  # no error
     _, problems = check_image_files([str(path)], progress=False)
     assert problems[0][0] == "unreadable_image"
-
-
-def test_class_names_round_trip(tmp_path):
-    save_class_names(tmp_path / "classes.json", ["cat", "traffic light"])
-    assert json.loads((tmp_path / "classes.json").read_text()) == [
-        "cat",
-        "traffic light",
-    ]
-    assert load_class_names(tmp_path / "classes.json") == ["cat", "traffic light"]
-    assert [p.name for p in tmp_path.iterdir()] == ["classes.json"]
-
-
-@pytest.mark.parametrize("names", [[], ["a", "a"], ["a", ""], "ab", [1]])
-def test_class_names_are_validated(tmp_path, names):
-    with pytest.raises(ValueError, match="Received: class_names="):
-        save_class_names(tmp_path / "c.json", names)
-    (tmp_path / "c.json").write_text(json.dumps(names))
-    with pytest.raises(ValueError, match="Received: the content of"):
-        load_class_names(tmp_path / "c.json")

@@ -7,6 +7,7 @@ expected targets are computed here, in NumPy, from the raw mocked examples.
 
 import numpy as np
 import pytest
+import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from csra_tf.data import Source, coco, voc
@@ -69,7 +70,7 @@ def test_voc_handles_images_without_objects():
 
 def test_coco_counts_every_object_crowd_included():
     with tfds.testing.mock_data(num_examples=NUM_EXAMPLES):
-        source = coco("validation")
+        source = coco("validation", drop_unannotated=False)
         raw = _raw_examples("coco/2014")
         examples = _collect(source)
     assert source.num_classes == 80 and len(source.class_names) == 80
@@ -84,6 +85,30 @@ def test_coco_counts_every_object_crowd_included():
         n = min(len(labels), len(crowd))
         crowd_only += len(set(labels[:n][crowd[:n]]) - set(labels[:n][~crowd[:n]]))
     assert crowd_only > 0  # some classes are present through crowd objects only
+
+
+def test_coco_drops_images_without_annotations():
+    # TFDS's mock COCO images all have objects: empty three of them.
+    with tfds.testing.mock_data(num_examples=NUM_EXAMPLES):
+        raw = _raw_examples("coco/2014")
+    for i in (0, 4, 9):
+        raw[i]["objects"] = {k: v[:0] for k, v in raw[i]["objects"].items()}
+
+    def as_dataset(builder, *args, **kwargs):
+        specs = tf.nest.map_structure(
+            lambda info: tf.TensorSpec(info.shape, info.dtype),
+            builder.info.features.get_tensor_info(),
+        )
+        return tf.data.Dataset.from_generator(lambda: iter(raw), output_signature=specs)
+
+    with tfds.testing.mock_data(num_examples=NUM_EXAMPLES, as_dataset_fn=as_dataset):
+        source = coco("validation")
+        examples = _collect(source)
+    annotated = [ex for ex in raw if len(ex["objects"]["label"]) > 0]
+    assert len(annotated) == NUM_EXAMPLES - 3
+    assert source.num_examples == len(examples) == len(annotated)
+    for (image, _), example in zip(examples, annotated, strict=True):
+        np.testing.assert_array_equal(image, example["image"])
 
 
 def test_source_order_is_stable():

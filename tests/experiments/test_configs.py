@@ -9,9 +9,9 @@ from absl import flags
 
 from csra_tf import backbones
 from csra_tf.cli import train as train_cli
+from csra_tf.config import TrainConfig
 from csra_tf.layers import CSRA
 from csra_tf.models import build_classifier
-from csra_tf.training import TrainConfig
 from tests.programs import REPO
 
 CONFIG_DIR = os.path.join(REPO, "experiments", "configs")
@@ -65,7 +65,7 @@ def load_flagfile(path: str) -> TrainConfig:
     """Parses a flagfile with the real csra-train flags (then restores them)."""
     try:
         flags.FLAGS(["csra-train", "--workdir=unused", f"--flagfile={path}"])
-        return train_cli.config_from_flags()
+        return train_cli.train_config()
     finally:
         flags.FLAGS.unparse_flags()
 
@@ -96,7 +96,7 @@ def test_command_line_flags_after_the_flagfile_win():
     path = os.path.join(CONFIG_DIR, "coco2014_r101_csra.flags")
     try:
         flags.FLAGS(["csra-train", "--workdir=w", f"--flagfile={path}", "--lam=0.4"])
-        config = train_cli.config_from_flags()
+        config = train_cli.train_config()
     finally:
         flags.FLAGS.unparse_flags()
     assert (config.lam, config.num_heads, config.workdir) == (0.4, 6, "w")
@@ -123,7 +123,7 @@ def test_flagfile_builds_its_model_at_tiny_size(name):
         normalize=config.normalize,
     )
     assert model.output_shape == (None, 5)
-    head = model.get_layer("head")
+    head = model.head
     if config.head == "csra":
         assert isinstance(head, CSRA)
         assert (head.num_heads, head.lam) == (config.num_heads, config.lam)

@@ -12,7 +12,7 @@ from csra_tf.data import Source, write_manifest
 from csra_tf.export import ExportVerificationError, export_model, export_model_file
 from csra_tf.export.report import apply_gate, format_report
 from csra_tf.export.tflite import VARIANTS
-from tests.export.conftest import CLASS_NAMES
+from tests.exported_model import CLASS_NAMES
 
 ENV = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
 
@@ -126,17 +126,20 @@ def test_export_model_file_from_manifests(classes_dir, sources, tmp_path):
 
 @pytest.mark.slow
 def test_csra_export_cli_on_a_workdir(model, tmp_path):
-    from csra_tf.training import TrainConfig
+    from csra_tf import run_folder
+    from csra_tf.config import TrainConfig
 
     workdir = tmp_path / "run"
     workdir.mkdir()
-    TrainConfig(
-        workdir=str(workdir),
-        num_train=32,
-        num_val=24,
-        shapes_image_size=32,
-        image_size=32,
-    ).save(str(workdir / "config.json"))
+    run_folder.write_config(
+        TrainConfig(
+            workdir=str(workdir),
+            num_train=32,
+            num_val=24,
+            shapes_image_size=32,
+            image_size=32,
+        )
+    )
     from csra_tf.models import build_classifier
 
     build_classifier("tiny", num_classes=10, image_size=32).save(

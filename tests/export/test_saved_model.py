@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from csra_tf.export import SavedModelRunner, export_saved_model
-from csra_tf.export.saved_model import model_image_size
+from csra_tf.export import export_saved_model
+from csra_tf.inference import SavedModelRunner
+from csra_tf.inference.runners import model_image_size
 from csra_tf.models import build_classifier
-from tests.export.conftest import CLASS_NAMES, IMAGE_SIZE, probabilities
+from tests.exported_model import CLASS_NAMES, IMAGE_SIZE, probabilities
 
 
 def test_serving_default_signature(exported, model):
@@ -45,8 +46,8 @@ def test_attention_signature_matches_the_head(exported, model):
     outputs = runner(images, "attention")
     assert outputs["attention"].shape == (3, 4, 4, len(CLASS_NAMES))
     np.testing.assert_allclose(outputs["attention"].sum(axis=(1, 2)), 1.0, atol=1e-5)
-    head = model.get_layer("head")
-    features = model.layers[1](images.astype(np.float32))
+    head = model.head
+    features = model.backbone(images.astype(np.float32))
     np.testing.assert_allclose(
         outputs["attention"], np.asarray(head.attention(features)), atol=1e-5
     )

@@ -5,14 +5,14 @@ import pytest
 import tensorflow as tf
 
 from csra_tf.export import (
-    TFLiteModel,
     check_builtin_ops,
     convert_saved_model,
     export_saved_model,
 )
 from csra_tf.export.tflite import VARIANTS, list_ops
+from csra_tf.inference import TFLiteModel
 from csra_tf.models import build_classifier
-from tests.export.conftest import CLASS_NAMES, IMAGE_SIZE, probabilities
+from tests.exported_model import CLASS_NAMES, IMAGE_SIZE, probabilities
 
 # Max |delta probability| against Keras on random images, per variant.
 TOLERANCES = {"float32": 1e-4, "float16": 5e-3, "dynamic_int8": 0.1, "int8": 0.1}

@@ -6,8 +6,9 @@ import keras
 import numpy as np
 import pytest
 
+from csra_tf.config import HEADS
 from csra_tf.layers import CSRA, MAX_POOLING, ClassAttentionPooling
-from csra_tf.models import HEADS, build_classifier
+from csra_tf.models import build_classifier
 
 
 def reference_attention_pooling(x, kernels, temperatures, normalize=True):
@@ -89,10 +90,10 @@ def test_bad_arguments():
 def test_attention_head_in_classifier_round_trip(tmp_path):
     assert "attention" in HEADS
     model = build_classifier("tiny", num_classes=3, head="attention", image_size=32)
-    head = model.get_layer("head")
+    head = model.head
     assert isinstance(head, ClassAttentionPooling)
     x = np.random.default_rng(1).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
-    features = model.layers[1](x)
+    features = model.backbone(x)
     expected = reference_attention_pooling(
         np.asarray(features).reshape(2, -1, features.shape[-1]),
         head.get_weights(),
@@ -102,5 +103,5 @@ def test_attention_head_in_classifier_round_trip(tmp_path):
     path = tmp_path / "m.keras"
     model.save(path)
     restored = keras.saving.load_model(path, safe_mode=True)
-    assert isinstance(restored.get_layer("head"), ClassAttentionPooling)
+    assert isinstance(restored.head, ClassAttentionPooling)
     np.testing.assert_allclose(np.asarray(restored(x)), np.asarray(model(x)), atol=1e-5)

@@ -163,9 +163,11 @@ def test_class_without_positive_warns_and_is_left_out():
     assert np.isnan(result["AP"][2])
     assert not np.isnan(result["mAP"])
     assert result["mAP"] == pytest.approx(1.0)
-    # Class 2's false positive (row 0) does not enter CP or OP.
+    # Class 2 has no positive: it is left out of the per-class mean CP, but its
+    # false positive (row 0; row 1 is unknown) counts in OP: tp 2 of 3 predicted.
     assert result["CP"] == pytest.approx(1.0)
-    assert result["OP"] == pytest.approx(1.0)
+    assert result["OP"] == pytest.approx(2 / 3)
+    assert result["OR"] == pytest.approx(1.0)
 
 
 def test_no_warning_when_every_class_has_a_positive():
@@ -215,3 +217,23 @@ def test_bad_inputs_raise(probs, targets, match):
 def test_bad_threshold_raises(threshold):
     with pytest.raises(ValueError, match="threshold"):
         evaluate(np.eye(2), np.eye(2), threshold=threshold)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_overall_precision_recall_match_sklearn_micro_averages(seed):
+    # sklearn's micro averages over every (image, class) entry that is not
+    # unknown: an independent statement of OP and OR, classes without positives
+    # included.
+    from sklearn.metrics import precision_score, recall_score
+
+    rng = np.random.default_rng(seed)
+    probs = rng.uniform(size=(40, 6))
+    targets = (rng.uniform(size=(40, 6)) < 0.3).astype(np.float32)
+    targets[:, 5] = 0  # a class without positives, predicted now and then
+    targets[rng.uniform(size=targets.shape) < 0.1] = -1
+    with pytest.warns(UserWarning):
+        result = evaluate(probs, targets)
+    valid = targets != -1
+    y_true, y_pred = targets[valid] == 1, probs[valid] >= 0.5
+    assert result["OP"] == pytest.approx(precision_score(y_true, y_pred))
+    assert result["OR"] == pytest.approx(recall_score(y_true, y_pred))

@@ -1,11 +1,13 @@
 """build_classifier: heads, shapes, GAP/CSRA equivalence and .keras round trips."""
 
+import json
+
 import keras
 import numpy as np
 import pytest
 
-from csra_tf.layers import CSRA
-from csra_tf.models import build_classifier
+from csra_tf.layers import CSRA, AveragePoolingHead
+from csra_tf.models import CSRAClassifier, build_classifier
 
 
 @pytest.mark.parametrize("head", ["csra", "gap"])
@@ -18,22 +20,22 @@ def test_output_is_logits_per_class(head):
     )
     assert out.shape == (3, 5)
     assert keras.backend.standardize_dtype(out.dtype) == "float32"
-    assert model.get_layer("head") is not None
+    assert model.head is not None
 
 
 def test_gap_head_equals_csra_with_lambda_zero():
     gap = build_classifier("tiny", num_classes=4, head="gap", image_size=32)
     csra = build_classifier(
-        gap.layers[1],
+        gap.backbone,
         num_classes=4,
         head="csra",
         lam=0.0,
         normalize=False,
         image_size=32,
     )
-    kernel, _ = gap.get_layer("head").get_weights()
-    gap.get_layer("head").set_weights([kernel, np.zeros(4, "float32")])
-    csra.get_layer("head").set_weights([kernel])
+    kernel, _ = gap.head.get_weights()
+    gap.head.set_weights([kernel, np.zeros(4, "float32")])
+    csra.head.set_weights([kernel])
     x = np.random.default_rng(1).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
     np.testing.assert_allclose(np.asarray(csra(x)), np.asarray(gap(x)), atol=1e-5)
 
@@ -44,7 +46,7 @@ def test_classifier_keras_round_trip_safe_mode(tmp_path):
     path = tmp_path / "m.keras"
     model.save(path)
     restored = keras.saving.load_model(path, safe_mode=True)
-    assert isinstance(restored.get_layer("head"), CSRA)
+    assert isinstance(restored.head, CSRA)
     np.testing.assert_allclose(np.asarray(restored(x)), np.asarray(model(x)), atol=1e-5)
 
 
@@ -53,3 +55,56 @@ def test_bad_arguments():
         build_classifier("tiny", 3, head="mlp", image_size=32)
     with pytest.raises(ValueError, match="dropout"):
         build_classifier("tiny", 3, dropout=1.5, image_size=32)
+
+
+@pytest.mark.parametrize("head", ["csra", "gap", "attention"])
+def test_build_classifier_returns_a_classifier_that_owns_its_parts(tmp_path, head):
+    model = build_classifier(
+        "tiny", num_classes=4, head=head, num_heads=2, dropout=0.2, image_size=32
+    )
+    assert isinstance(model, CSRAClassifier)
+    assert isinstance(model.backbone, keras.Model)
+    assert model.backbone.output_shape == (None, 4, 4, 128)
+    assert model.head.name == "head" and model.num_classes == 4
+    assert model.image_size == 32
+    x = np.random.default_rng(3).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    # The model's output is the head on the backbone's features (dropout is off
+    # at inference).
+    np.testing.assert_allclose(
+        np.asarray(model(x)), np.asarray(model.head(model.features(x))), atol=1e-5
+    )
+    path = tmp_path / "m.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path, safe_mode=True)
+    assert type(restored) is CSRAClassifier
+    assert type(restored.head) is type(model.head)
+    assert restored.head.get_config() == model.head.get_config()
+    assert json.dumps(restored.backbone.get_config(), default=str) == json.dumps(
+        model.backbone.get_config(), default=str
+    )
+    assert restored.dropout == pytest.approx(0.2)
+    for got, want in zip(restored.weights, model.weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+    np.testing.assert_allclose(np.asarray(restored(x)), np.asarray(model(x)), atol=1e-6)
+
+
+def test_classifier_config_round_trip():
+    model = build_classifier("tiny", num_classes=3, lam=0.3, image_size=32)
+    clone = CSRAClassifier.from_config(model.get_config())
+    assert isinstance(clone.head, CSRA) and clone.head.lam == pytest.approx(0.3)
+    assert clone.backbone.output_shape == model.backbone.output_shape
+
+
+def test_classifier_takes_any_head_layer():
+    backbone = build_classifier("tiny", 3, image_size=32).backbone
+    model = CSRAClassifier(backbone, AveragePoolingHead(5))
+    assert model.output_shape == (None, 5)
+    with pytest.raises(ValueError, match="backbone"):
+        CSRAClassifier("tiny", AveragePoolingHead(5))
+
+
+def test_head_variables_are_found_through_the_attribute():
+    model = build_classifier("tiny", num_classes=3, image_size=32)
+    head_paths = {v.path for v in model.head.trainable_variables}
+    backbone_paths = {v.path for v in model.backbone.trainable_variables}
+    assert head_paths and not head_paths & backbone_paths

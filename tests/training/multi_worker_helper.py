@@ -25,8 +25,8 @@ def main(argv: list[str]) -> None:
     exit_after_saves = int(argv[3]) if len(argv) > 3 else 0
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
 
+    from csra_tf.config import TrainConfig
     from csra_tf.training import multi_worker
-    from csra_tf.training.config import TrainConfig
 
     state = []
     broadcast = multi_worker._broadcast_from_chief

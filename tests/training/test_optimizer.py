@@ -38,7 +38,7 @@ def test_head_step_is_exactly_ten_times_backbone_step(momentum):
 
 def test_coupled_weight_decay_scales_with_head_lr():
     model = build_classifier("tiny", num_classes=3, image_size=32)
-    head = model.get_layer("head").weights[0]
+    head = model.head.weights[0]
     w0 = head.numpy().copy()
     opt = MultiRateSGD(
         0.01, momentum=0.0, weight_decay=0.1, lr_multipliers={"head": 10}
@@ -70,3 +70,26 @@ def test_compiled_model_with_optimizer_survives_keras_save(tmp_path):
     restored = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
     assert isinstance(restored.optimizer, MultiRateSGD)
     assert restored.optimizer.lr_multipliers == {"head": 10}
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_update_is_torch_sgd_with_a_changing_learning_rate(nesterov):
+    # torch.optim.SGD (dampening 0), written out in NumPy: g = grad + wd * w;
+    # v = mu * v + g (v = g at the first step); w -= lr_t * v
+    # (Nesterov: w -= lr_t * (g + mu * v)). The learning rate changes every
+    # step, where Keras's own SGD (which keeps lr-scaled steps) would differ.
+    rates = [0.1, 0.3, 0.05, 0.2]
+    mu, wd = 0.9, 0.01
+    # step 0 -> rates[0], step 1 -> rates[1], ... (boundaries are inclusive).
+    schedule = keras.optimizers.schedules.PiecewiseConstantDecay([0, 1, 2], rates)
+    variable = keras.Variable(np.array([1.0, -2.0, 0.5], "float32"), name="w")
+    opt = MultiRateSGD(schedule, momentum=mu, weight_decay=wd, nesterov=nesterov)
+    rng = np.random.default_rng(0)
+    grads = rng.normal(size=(len(rates), 3)).astype("float32")
+    w, v = np.array([1.0, -2.0, 0.5]), np.zeros(3)
+    for lr, grad in zip(rates, grads, strict=True):
+        opt.apply_gradients([(grad, variable)])
+        g = grad + wd * w
+        v = mu * v + g
+        w = w - lr * ((g + mu * v) if nesterov else v)
+    np.testing.assert_allclose(variable.numpy(), w, rtol=1e-5, atol=1e-6)

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from csra_tf.config import TrainConfig
 from csra_tf.models import build_classifier
-from csra_tf.training import MaskedBinaryCrossentropy, TrainConfig, train
+from csra_tf.training import MaskedBinaryCrossentropy, train
 from csra_tf.training.train_lib import dtype_policy
 
 ENV = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}

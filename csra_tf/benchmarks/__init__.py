@@ -1,0 +1,20 @@
+"""Benchmarks: programs' libraries that print measured figures, never timed tests.
+
+Public API:
+    benchmark_heads, format_timings      what the CSRA head adds to a backbone
+    benchmark_input_pipeline             the JPEG pipeline against a training step
+"""
+
+from csra_tf.benchmarks.head_overhead import HeadTiming, benchmark_heads, format_timings
+from csra_tf.benchmarks.input_pipeline import (
+    PipelineBenchmark,
+    benchmark_input_pipeline,
+)
+
+__all__ = [
+    "HeadTiming",
+    "PipelineBenchmark",
+    "benchmark_heads",
+    "benchmark_input_pipeline",
+    "format_timings",
+]
