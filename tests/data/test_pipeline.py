@@ -283,3 +283,40 @@ def test_invalid_augment_arguments(kwargs, match):
     dataset, _, _ = _source_dataset()
     with pytest.raises(ValueError, match=match):
         build_dataset(dataset, 32, 8, training=True, **kwargs)
+
+
+@pytest.mark.parametrize("mode", ["flip", "none"])
+def test_augment_modes_without_the_crop(mode):
+    # The authors' WIDER recipe flips without cropping: every training image is
+    # the plain resize, mirrored or not (and never mirrored with "none").
+    dataset, images, _ = _source_dataset()
+    batches = build_dataset(
+        dataset,
+        image_size=32,
+        batch_size=8,
+        training=True,
+        drop_remainder=False,
+        augment_mode=mode,
+    )
+    out_images, _ = _collect(batches)
+    identity = np.rint(out_images[..., 2].mean(axis=(1, 2)) / 4).astype(int)
+    resized = tf.image.resize(images.astype(np.float32), (32, 32)).numpy()[identity]
+    flipped = np.array(
+        [
+            not np.allclose(o, r, atol=1e-3)
+            for o, r in zip(out_images, resized, strict=True)
+        ]
+    )
+    np.testing.assert_allclose(
+        out_images[flipped], resized[flipped][:, :, ::-1], atol=1e-3
+    )
+    if mode == "none":
+        assert not flipped.any()
+    else:
+        assert 5 <= flipped.sum() <= NUM - 5
+
+
+def test_unknown_augment_mode():
+    dataset, _, _ = _source_dataset()
+    with pytest.raises(ValueError, match="augment_mode"):
+        build_dataset(dataset, 32, 8, training=True, augment_mode="mixup")
