@@ -4,7 +4,7 @@ from setuptools import find_packages, setup
 
 setup(
     name="csra-tf",
-    version="0.1.0",
+    version="0.2.0",
     description=(
         "Class-specific residual attention (CSRA, Zhu & Wu, ICCV 2021) for "
         "multi-label image recognition on Keras 3 / TensorFlow."
@@ -18,6 +18,9 @@ setup(
         "keras>=3",
         "keras-cv>=0.9",
         "keras-hub>=0.32",
+        # keras-hub loads hf:// handles (timm's torchvision ResNet weights) with these.
+        "huggingface-hub",
+        "safetensors",
         "tensorflow-datasets",
         "numpy",
         "absl-py",
@@ -28,10 +31,10 @@ setup(
         "ai-edge-litert",
     ],
     extras_require={
-        "cpu": [],
         "gpu": ["tensorflow[and-cuda]>=2.20"],
         "test": ["pytest", "scikit-learn", "ruff"],
-        "torch": ["torch"],
+        # Only the side-by-side benchmark (experiments/benchmarks/vs_pytorch.py).
+        "vs-pytorch": ["torch", "torchvision"],
     },
     entry_points={
         "console_scripts": [

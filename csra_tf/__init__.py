@@ -20,7 +20,7 @@ docs/architecture.md.
 
 import importlib
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _LAZY_ATTRIBUTES = {
     "CSRA": "csra_tf.layers",

@@ -3,7 +3,7 @@
 `attention_report` draws per-class attention overlays of the first validation
 images into `<workdir>/attention/` and scores the pointing game over the whole
 validation split (`<workdir>/pointing_game.json`), as
-`experiments/attention_maps.py` does.
+`csra-attention-report` does.
 """
 
 from __future__ import annotations

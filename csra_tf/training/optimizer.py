@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import keras
+import tensorflow as tf
 
 from csra_tf.errors import UserError
 
@@ -101,13 +102,21 @@ class MultiRateSGD(keras.optimizers.SGD):
         scale = self._variable_lr_scales[index]
         if scale != 1.0:
             learning_rate = learning_rate * ops.cast(scale, variable.dtype)
-        step = gradient
-        if self.momentum != 0:
-            momentum = ops.cast(self.momentum, variable.dtype)
-            buffer = self.momentums[index]
-            self.assign(buffer, ops.add(ops.multiply(buffer, momentum), gradient))
-            step = gradient + momentum * buffer if self.nesterov else buffer
-        self.assign_sub(variable, ops.multiply(step, learning_rate))
+        if self.momentum == 0:
+            self.assign_sub(variable, ops.multiply(gradient, learning_rate))
+            return
+        # TensorFlow's fused kernel is exactly torch.optim.SGD's update:
+        # accum = momentum * accum + g; w -= lr * accum (Nesterov:
+        # w -= lr * (g + momentum * accum)). One op per variable instead of five.
+        tf.raw_ops.ResourceApplyMomentum(
+            var=variable.handle,
+            accum=self.momentums[index].handle,
+            lr=learning_rate,
+            grad=gradient,
+            momentum=ops.cast(self.momentum, variable.dtype),
+            use_locking=False,
+            use_nesterov=self.nesterov,
+        )
 
     def get_config(self):
         config = super().get_config()

@@ -1,0 +1,310 @@
+"""csra-tf against a PyTorch eager model of the same network, side by side.
+
+The paper's models (torchvision ResNet-101 at 448 px with the CSRA head, H=1 and
+H=6; ViT-B/16 at 224 px with H=1) are built in csra-tf and in PyTorch (torchvision's
+own ResNet-101 / ViT-B/16 and the CSRA head written from the paper's equations),
+with the same weight shapes, batch and thread count. Each framework runs in its own
+worker process; the parent times them in interleaved rounds (who goes first
+alternates), one inference step and one SGD training step (BCE loss, momentum 0.9,
+weight decay 1e-4, head at 10x learning rate) at a time, and prints images/s and the
+ratio csra-tf / PyTorch. On a GPU, csra-tf runs in bfloat16 with XLA (`--device=gpu`)
+against PyTorch eager float32, as the project's targets state.
+
+PyTorch is needed only here: `pip install -e ".[vs-pytorch]"`, or give a Python
+that has torch and torchvision with `--torch_python`.
+
+Example:
+    python experiments/benchmarks/vs_pytorch.py --threads=2 --batch_size=2 \
+        --rounds=3 --output_md=docs/vs_pytorch.md
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("models", ["r101_h1", "r101_h6", "vitb16_h1"], "Models to time.")
+flags.DEFINE_integer("batch_size", 2, "Images per step (both frameworks).")
+flags.DEFINE_integer("threads", 2, "CPU threads of each framework.")
+flags.DEFINE_integer("rounds", 3, "Interleaved rounds.")
+flags.DEFINE_integer("steps", 2, "Timed steps per round, framework and kind.")
+flags.DEFINE_enum("device", "cpu", ["cpu", "gpu"], "cpu, or gpu (csra-tf bf16 + XLA).")
+flags.DEFINE_string("output_md", None, "Also write the table to this Markdown file.")
+flags.DEFINE_string(
+    "torch_python",
+    sys.executable,
+    "Python that runs the PyTorch worker (one with torch and torchvision).",
+)
+flags.DEFINE_string("worker", None, "Internal: run as a worker (tf or torch).")
+flags.DEFINE_string("model", None, "Internal: the worker's model.")
+
+MODELS = {
+    # name: (csra-tf backbone, torchvision builder, image side, heads, lambda)
+    "r101_h1": ("resnet101", "resnet101", 448, 1, 0.1),
+    "r101_h6": ("resnet101", "resnet101", 448, 6, 0.5),
+    "vitb16_h1": ("vit_b16", "vit_b_16", 224, 1, 0.3),
+}
+NUM_CLASSES = 80
+DEFAULT_TEMPERATURES = {1: [1.0], 6: [1.0, 2.0, 3.0, 4.0, 5.0, float("inf")]}
+
+
+# ----------------------------------------------------------------- workers
+def _serve(infer, train) -> None:
+    """The worker's loop: `infer N` / `train N` -> one JSON line of step times."""
+    for kind in (infer, train, infer, train):  # trace, compile, warm caches
+        kind()
+    print("ready", flush=True)
+    for line in sys.stdin:
+        command, count = line.split()
+        step = infer if command == "infer" else train
+        times = []
+        for _ in range(int(count)):
+            start = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - start)
+        print(json.dumps(times), flush=True)
+
+
+def _tf_worker(name: str) -> None:
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from csra_tf.models import build_classifier
+    from csra_tf.training import MaskedBinaryCrossentropy, MultiRateSGD
+
+    tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    backbone, _, size, heads, lam = MODELS[name]
+    gpu = FLAGS.device == "gpu"
+    if gpu:
+        keras.config.set_dtype_policy("mixed_bfloat16")
+    model = build_classifier(
+        backbone,
+        num_classes=NUM_CLASSES,
+        num_heads=heads,
+        lam=lam,
+        image_size=size,
+        normalize=True,
+    )
+    optimizer = MultiRateSGD(
+        0.01,
+        momentum=0.9,
+        weight_decay=1e-4,
+        lr_multipliers={v.path: 10.0 for v in model.head.trainable_variables},
+    )
+    model.compile(optimizer=optimizer, loss=MaskedBinaryCrossentropy(), jit_compile=gpu)
+    rng = np.random.default_rng(0)
+    images = tf.constant(rng.uniform(0, 255, (FLAGS.batch_size, size, size, 3)), "float32")
+    targets = tf.constant(rng.integers(0, 2, (FLAGS.batch_size, NUM_CLASSES)), "float32")
+
+    def infer():
+        np.asarray(model.predict_on_batch(images))
+
+    def train():
+        model.train_on_batch(images, targets)
+
+    _serve(infer, train)
+
+
+def _torch_worker(name: str) -> None:
+    import torch
+    import torchvision
+    from torch import nn
+
+    torch.set_num_threads(FLAGS.threads)
+    torch.set_num_interop_threads(1)
+    device = "cuda" if FLAGS.device == "gpu" else "cpu"
+    _, builder, size, heads, lam = MODELS[name]
+
+    class CSRAHead(nn.Module):
+        """The paper's Eq. 2-6 and 13: per head, scores of unit-norm classifiers at
+        every location; mean + lam * softmax(T s)-weighted sum (max for T = inf)."""
+
+        def __init__(self, dim):
+            super().__init__()
+            self.classifiers = nn.ModuleList(
+                nn.Conv2d(dim, NUM_CLASSES, 1, bias=False) for _ in range(heads)
+            )
+            self.temperatures = DEFAULT_TEMPERATURES[heads]
+
+        def forward(self, x):
+            logits = 0
+            for conv, temperature in zip(self.classifiers, self.temperatures, strict=True):
+                norm = conv.weight.flatten(1).norm(dim=1).view(1, -1, 1)
+                scores = conv(x).flatten(2) / norm
+                base = scores.mean(2)
+                if temperature == float("inf"):
+                    attention = scores.max(2)[0]
+                else:
+                    attention = (torch.softmax(temperature * scores, 2) * scores).sum(2)
+                logits = logits + base + lam * attention
+            return logits
+
+    network = getattr(torchvision.models, builder)(weights=None)
+    if builder.startswith("resnet"):
+        features = nn.Sequential(*list(network.children())[:-2])
+        dim = 2048
+    else:
+        grid = size // 16
+
+        class Tokens(nn.Module):
+            def __init__(self, vit):
+                super().__init__()
+                self.vit = vit
+
+            def forward(self, x):
+                x = self.vit._process_input(x)
+                cls = self.vit.class_token.expand(x.shape[0], -1, -1)
+                x = self.vit.encoder(torch.cat([cls, x], dim=1))[:, 1:]
+                return x.transpose(1, 2).reshape(x.shape[0], -1, grid, grid)
+
+        features = Tokens(network)
+        dim = 768
+    head = CSRAHead(dim)
+    model = nn.Sequential(features, head).to(device)
+    optimizer = torch.optim.SGD(
+        [
+            {"params": features.parameters(), "lr": 0.01},
+            {"params": head.parameters(), "lr": 0.1},
+        ],
+        momentum=0.9,
+        weight_decay=1e-4,
+    )
+    loss_fn = nn.BCEWithLogitsLoss()
+    generator = torch.Generator().manual_seed(0)
+    images = torch.rand(FLAGS.batch_size, 3, size, size, generator=generator).to(device)
+    targets = torch.randint(0, 2, (FLAGS.batch_size, NUM_CLASSES), generator=generator)
+    targets = targets.float().to(device)
+
+    def sync():
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    def infer():
+        model.eval()
+        with torch.inference_mode():
+            model(images)
+        sync()
+
+    def train():
+        model.train()
+        optimizer.zero_grad(set_to_none=True)
+        loss_fn(model(images), targets).backward()
+        optimizer.step()
+        sync()
+
+    _serve(infer, train)
+
+
+# ------------------------------------------------------------------ parent
+class _Worker:
+    def __init__(self, framework: str, model: str):
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
+        python = FLAGS.torch_python if framework == "torch" else sys.executable
+        self.process = subprocess.Popen(
+            [
+                python,
+                os.path.abspath(__file__),
+                f"--worker={framework}",
+                f"--model={model}",
+                f"--threads={FLAGS.threads}",
+                f"--batch_size={FLAGS.batch_size}",
+                f"--device={FLAGS.device}",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        line = self.process.stdout.readline().strip()
+        if line != "ready":
+            raise RuntimeError(f"The {framework} worker for {model} did not start.")
+
+    def time(self, kind: str, steps: int) -> list[float]:
+        self.process.stdin.write(f"{kind} {steps}\n")
+        self.process.stdin.flush()
+        return json.loads(self.process.stdout.readline())
+
+    def close(self):
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
+def _measure(model: str) -> dict:
+    print(f"{model}: starting the workers (building and warming up)...", flush=True)
+    workers = {"csra-tf": _Worker("tf", model), "pytorch": _Worker("torch", model)}
+    times = {(fw, kind): [] for fw in workers for kind in ("infer", "train")}
+    try:
+        for round_index in range(FLAGS.rounds):
+            order = list(workers) if round_index % 2 == 0 else list(workers)[::-1]
+            for kind in ("infer", "train"):
+                for framework in order:
+                    times[framework, kind] += workers[framework].time(kind, FLAGS.steps)
+            print(f"  round {round_index + 1}/{FLAGS.rounds} done", flush=True)
+    finally:
+        for worker in workers.values():
+            worker.close()
+    medians = {key: statistics.median(values) for key, values in times.items()}
+    row = {"model": model}
+    for kind in ("infer", "train"):
+        for framework in workers:
+            row[f"{framework} {kind} img/s"] = FLAGS.batch_size / medians[framework, kind]
+        row[f"{kind} ratio"] = medians["pytorch", kind] / medians["csra-tf", kind]
+    return row
+
+
+def _table(rows: list[dict]) -> str:
+    columns = list(rows[0])
+    lines = [
+        "| " + " | ".join(columns) + " |",
+        "|" + "---|" * len(columns),
+    ]
+    for row in rows:
+        lines.append(
+            "| "
+            + " | ".join(
+                f"{value:.3f}" if isinstance(value, float) else str(value)
+                for value in row.values()
+            )
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv):
+    """absl main: times every model, prints (and writes) the table."""
+    del argv
+    if FLAGS.worker:
+        worker = _tf_worker if FLAGS.worker == "tf" else _torch_worker
+        worker(FLAGS.model)
+        return
+    unknown = sorted(set(FLAGS.models) - set(MODELS))
+    if unknown:
+        raise app.UsageError(f"Unknown models {unknown}; choose from {sorted(MODELS)}.")
+    rows = [_measure(model) for model in FLAGS.models]
+    command = "python experiments/benchmarks/vs_pytorch.py " + " ".join(
+        arg for arg in sys.argv[1:] if not arg.startswith("--output_md")
+    )
+    text = (
+        f"`{command}` (batch {FLAGS.batch_size}, {FLAGS.threads} threads each, "
+        f"{FLAGS.rounds} interleaved rounds of {FLAGS.steps} steps, device "
+        f"{FLAGS.device}; ratio = PyTorch step time / csra-tf step time, > 1 means "
+        "csra-tf is faster)\n\n" + _table(rows) + "\n"
+    )
+    print(text)
+    if FLAGS.output_md:
+        with open(FLAGS.output_md, "w", encoding="utf-8") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    app.run(main)
