@@ -103,8 +103,12 @@ def _tf_worker(name: str) -> None:
     )
     model.compile(optimizer=optimizer, loss=MaskedBinaryCrossentropy(), jit_compile=gpu)
     rng = np.random.default_rng(0)
-    images = tf.constant(rng.uniform(0, 255, (FLAGS.batch_size, size, size, 3)), "float32")
-    targets = tf.constant(rng.integers(0, 2, (FLAGS.batch_size, NUM_CLASSES)), "float32")
+    images = tf.constant(
+        rng.uniform(0, 255, (FLAGS.batch_size, size, size, 3)), "float32"
+    )
+    targets = tf.constant(
+        rng.integers(0, 2, (FLAGS.batch_size, NUM_CLASSES)), "float32"
+    )
 
     def infer():
         np.asarray(model.predict_on_batch(images))
@@ -138,7 +142,9 @@ def _torch_worker(name: str) -> None:
 
         def forward(self, x):
             logits = 0
-            for conv, temperature in zip(self.classifiers, self.temperatures, strict=True):
+            for conv, temperature in zip(
+                self.classifiers, self.temperatures, strict=True
+            ):
                 norm = conv.weight.flatten(1).norm(dim=1).view(1, -1, 1)
                 scores = conv(x).flatten(2) / norm
                 base = scores.mean(2)
@@ -257,7 +263,9 @@ def _measure(model: str) -> dict:
     row = {"model": model}
     for kind in ("infer", "train"):
         for framework in workers:
-            row[f"{framework} {kind} img/s"] = FLAGS.batch_size / medians[framework, kind]
+            row[f"{framework} {kind} img/s"] = (
+                FLAGS.batch_size / medians[framework, kind]
+            )
         row[f"{kind} ratio"] = medians["pytorch", kind] / medians["csra-tf", kind]
     return row
 
