@@ -92,6 +92,9 @@ class TrainConfig:
         randaugment: add RandAugment (2 ops) to training augmentation.
         randaugment_magnitude: RandAugment strength in [0, 1].
         seed: seed for initialisation, shuffling and augmentation.
+        backup_every_steps: also save the resume point every this many steps
+            within an epoch (0: at epoch ends only); a killed run restarted
+            with the same flags continues from that step with the same data.
         mixed_precision: compute in bfloat16 (CPU) or float16 with loss scaling
             (GPU); variables and CSRA scores stay float32.
         jit_compile: compile the train and eval steps with XLA.
@@ -134,6 +137,7 @@ class TrainConfig:
     randaugment: bool = False
     randaugment_magnitude: float = 0.5
     seed: int = 0
+    backup_every_steps: int = 0
     mixed_precision: bool = False
     jit_compile: bool = False
 
@@ -172,6 +176,7 @@ class TrainConfig:
             (0.0 <= self.dropout < 1.0, "dropout", "in [0, 1)"),
             (bool(self.backbone), "backbone", "a backbone name"),
             (self.batch_size >= 1, "batch_size", ">= 1"),
+            (self.backup_every_steps >= 0, "backup_every_steps", ">= 0"),
             (self.epochs >= 1, "epochs", ">= 1"),
             (
                 self.steps_per_epoch is None or self.steps_per_epoch >= 1,

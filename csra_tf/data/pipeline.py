@@ -33,6 +33,8 @@ def build_dataset(
     randaugment_magnitude: float = RANDAUGMENT_MAGNITUDE,
     input_context: tf.distribute.InputContext | None = None,
     augment_mode: str = "crop_flip",
+    repeat: bool = False,
+    start_batch: int = 0,
 ) -> tf.data.Dataset:
     """Turns a source's `(image, target)` examples into model-ready batches.
 
@@ -75,6 +77,15 @@ def build_dataset(
             are sharded by `input_pipeline_id` and batched per replica.
         augment_mode: One of `AUGMENTATIONS`: `"crop_flip"`, `"flip"` or
             `"none"`.
+        repeat: Training only: an endless stream (passes over the data one
+            after another, each reshuffled), whose augmentation is seeded by
+            each element's position in the stream, so that the stream can be
+            restarted at any batch with the same order and randomness.
+        start_batch: With `repeat`: the stream starts at this batch, as if the
+            earlier ones had been drawn (only the undecoded records are
+            skipped, nothing is decoded). A run resumed mid-epoch continues
+            with exactly the batches it would have seen (RandAugment excepted:
+            its draws depend on call order).
 
     Returns:
         A `tf.data.Dataset` of `(images float32 (B, S, S, 3) in [0, 255],
@@ -100,6 +111,20 @@ def build_dataset(
             f"`augment_mode` must be one of {AUGMENTATIONS}. "
             f"Received: augment_mode={augment_mode!r}"
         )
+    if (repeat or start_batch) and not training:
+        raise UserError(
+            "`repeat` and `start_batch` are for training streams. Received: "
+            f"repeat={repeat}, start_batch={start_batch}, training=False"
+        )
+    if (
+        not isinstance(start_batch, int)
+        or start_batch < 0
+        or (start_batch and not repeat)
+    ):
+        raise UserError(
+            "`start_batch` must be an int >= 0, and needs `repeat=True`. "
+            f"Received: start_batch={start_batch!r}, repeat={repeat}"
+        )
     if drop_remainder is None:
         drop_remainder = bool(training)
     size = (image_size, image_size)
@@ -124,7 +149,23 @@ def build_dataset(
             return element
         return decode_fn(*element) if isinstance(element, tuple) else decode_fn(element)
 
-    if training:
+    if training and repeat:
+        # Each example's augmentation seed is (seed, its position in the stream):
+        # the stream can start anywhere and still draw what it would have drawn.
+        dataset = dataset.shuffle(
+            shuffle_buffer, seed=seed, reshuffle_each_iteration=True
+        ).repeat()
+        dataset = dataset.enumerate()
+        if start_batch:
+            dataset = dataset.skip(start_batch * batch_size)
+
+        def prepare(position, element):
+            example_seed = tf.stack([tf.constant(augment_seed, tf.int64), position])
+            image, target = example(element)
+            image = augment(image, example_seed, size, augment_mode)
+            return image, _targets(target, negative)
+
+    elif training:
         dataset = dataset.shuffle(
             shuffle_buffer, seed=seed, reshuffle_each_iteration=True
         )

@@ -30,6 +30,7 @@ from csra_tf.export.report import (
     DEFAULT_MAX_FLOAT32_DELTA,
     add_ratios,
     apply_gate,
+    instruction_sets,
     resolve_budgets,
     targets_summary,
 )
@@ -136,6 +137,7 @@ def export_model(
     report = {
         "created": datetime.datetime.now(datetime.UTC).isoformat(),
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+        "cpu_instruction_sets": instruction_sets(),
         "image_size": image_size,
         "class_names": list(eval_source.class_names),
         "num_eval_images": int(len(targets)),

@@ -128,6 +128,46 @@ def targets_summary(variants: dict) -> dict:
     }
 
 
+# CPU instruction sets that decide which TFLite kernels run (XNNPACK, ruy):
+# /proc/cpuinfo flag -> name.
+_INSTRUCTION_SETS = {
+    "avx2": "AVX2",
+    "fma": "FMA",
+    "avx_vnni": "AVX-VNNI",
+    "avx512f": "AVX-512F",
+    "avx512bw": "AVX-512BW",
+    "avx512_vnni": "AVX-512-VNNI",
+    "avx512_bf16": "AVX-512-BF16",
+    "amx_int8": "AMX-INT8",
+    "asimd": "NEON",
+    "asimddp": "NEON-DOTPROD",
+}
+
+
+def instruction_sets(cpuinfo_path: str = "/proc/cpuinfo") -> list[str]:
+    """The vector instruction sets of this CPU that matter for TFLite latency.
+
+    The same int8 model can be slower than float32 on an AVX2-only CPU and
+    several times faster on one with AVX-512 VNNI, so the report names them.
+
+    Args:
+        cpuinfo_path: the Linux CPU description to read.
+
+    Returns:
+        Names such as `["AVX2", "FMA", "AVX-512F", "AVX-512-VNNI"]`; empty when
+        the file cannot be read (another OS).
+    """
+    try:
+        with open(cpuinfo_path, encoding="utf-8") as f:
+            flags = set()
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    flags.update(line.split(":", 1)[1].split())
+    except OSError:
+        return []
+    return [name for flag, name in _INSTRUCTION_SETS.items() if flag in flags]
+
+
 def format_report(report: dict) -> str:
     """The report as a text table (one row per export).
 
@@ -172,6 +212,12 @@ def format_report(report: dict) -> str:
                 f"target {name} <= {target['target']:g}: "
                 f"{target['measured']:.3f} ({verdict})"
             )
+    if report.get("cpu_instruction_sets") is not None:
+        sets = ", ".join(report["cpu_instruction_sets"]) or "unknown"
+        rows.append(
+            f"latencies measured with {report.get('num_threads', '?')} thread(s) "
+            f"on a CPU with {sets}"
+        )
     rows.append("PASSED" if report.get("passed") else "FAILED")
     return "\n".join(rows)
 

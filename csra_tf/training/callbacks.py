@@ -15,13 +15,14 @@ from csra_tf.training.checkpoints import (
 
 
 def create_callbacks(
-    workdir: str, monitor: str = "val_mAP"
+    workdir: str, monitor: str = "val_mAP", backup_every_steps: int = 0
 ) -> list[keras.callbacks.Callback]:
     """Builds the standard callbacks writing into `workdir`.
 
     Args:
         workdir: the run folder.
         monitor: the validation metric whose maximum selects the best checkpoint.
+        backup_every_steps: also back up every this many steps within an epoch.
 
     Returns:
         `ResumableBackup` (crash-safe resume point in `backup/`, first in the
@@ -29,7 +30,9 @@ def create_callbacks(
         TensorBoard, CSVLogger (appending on resume) and `StopOnNonFiniteLoss`.
     """
     return [
-        ResumableBackup(os.path.join(workdir, run_folder.BACKUP_DIR)),
+        ResumableBackup(
+            os.path.join(workdir, run_folder.BACKUP_DIR), backup_every_steps
+        ),
         BestCheckpoint(
             os.path.join(workdir, run_folder.BEST_CHECKPOINT), monitor=monitor
         ),

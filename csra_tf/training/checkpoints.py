@@ -9,44 +9,93 @@ import os
 
 import keras
 
+from csra_tf.errors import UserError
 from csra_tf.run_folder import BACKUP_METADATA, BEST_METADATA, save_model, write_json
 
 
 class ResumableBackup(keras.callbacks.Callback):
-    """Saves weights + optimizer state every epoch and resumes from them.
+    """Saves weights + optimizer state every epoch (and every N steps) to resume.
 
-    Like `keras.callbacks.BackupAndRestore`, but crash-safe: the weights of
-    epoch k go to `epoch-k.weights.h5` (written aside, then renamed), and only
-    then does `backup.json` (also renamed into place) point at them. A kill at
-    any moment leaves a metadata file naming a complete weights file.
+    Like `keras.callbacks.BackupAndRestore`, but crash-safe and finer: after
+    epoch e, or after step s of the epoch that follows e finished epochs, the
+    weights go to `epoch-<e>-step-<s>.weights.h5` (written aside, then
+    renamed), and only then does `backup.json` (also renamed into place) point
+    at them with `{"epoch": e, "step": s}`. A kill at any moment leaves a
+    metadata file naming a complete weights file. `position()` tells the
+    trainer where to resume; the training stream restarts at that batch
+    (`build_dataset(..., start_batch=...)`), so the resumed run sees the data
+    and augmentation it would have seen.
 
     Args:
         backup_dir: folder of the backup; deleted when training completes.
+        every_steps: also save every this many steps within an epoch (0: at
+            epoch ends only).
     """
 
-    def __init__(self, backup_dir: str):
+    def __init__(self, backup_dir: str, every_steps: int = 0):
         super().__init__()
+        if every_steps < 0:
+            raise UserError(
+                f"`every_steps` must be >= 0. Received: every_steps={every_steps}"
+            )
         self.backup_dir = backup_dir
+        self.every_steps = int(every_steps)
         self._metadata_path = os.path.join(backup_dir, BACKUP_METADATA)
         self.completed = False
+        self._restored = False
+        self._epoch = 0
+        self._step_offset = 0
+
+    def position(self) -> tuple[int, int]:
+        """`(finished epochs, finished steps of the next epoch)` of the backup.
+
+        Returns:
+            `(0, 0)` without a backup.
+        """
+        if not os.path.exists(self._metadata_path):
+            return 0, 0
+        with open(self._metadata_path, encoding="utf-8") as f:
+            metadata = json.load(f)
+        return int(metadata["epoch"]), int(metadata.get("step", 0))
+
+    def start_epoch_at_step(self, step: int) -> None:
+        """The next epoch of `fit` starts `step` steps in (a resumed partial epoch).
+
+        Args:
+            step: the steps of that epoch already done before the restart.
+        """
+        self._step_offset = int(step)
 
     def on_train_begin(self, logs=None):
-        if not os.path.exists(self._metadata_path):
+        if self._restored or not os.path.exists(self._metadata_path):
             return
         with open(self._metadata_path, encoding="utf-8") as f:
             metadata = json.load(f)
         if not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
         self.model.load_weights(os.path.join(self.backup_dir, metadata["weights"]))
-        self.model._initial_epoch = metadata["epoch"]  # what fit() resumes from
+        self._restored = True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = self._step_offset + batch + 1
+        if self.every_steps and step % self.every_steps == 0:
+            self._save(self._epoch, step)
 
     def on_epoch_end(self, epoch, logs=None):
+        self._step_offset = 0
+        self._save(epoch + 1, 0)
+
+    def _save(self, epoch: int, step: int) -> None:
         os.makedirs(self.backup_dir, exist_ok=True)
-        name = f"epoch-{epoch + 1}.weights.h5"
+        name = f"epoch-{epoch}-step-{step}.weights.h5"
         tmp = os.path.join(self.backup_dir, f".tmp-{name}")
         self.model.save_weights(tmp, overwrite=True)
         os.replace(tmp, os.path.join(self.backup_dir, name))
-        write_json(self._metadata_path, {"epoch": epoch + 1, "weights": name})
+        write_json(self._metadata_path, {"epoch": epoch, "step": step, "weights": name})
+        self._restored = True  # the model now holds what the backup holds
         for old in glob.glob(os.path.join(self.backup_dir, "epoch-*.weights.h5")):
             if os.path.basename(old) != name:
                 os.remove(old)

@@ -122,9 +122,6 @@ def train_multi_worker(
     run = prepare_run(config, is_chief=is_chief)
     class_names, val_source = run.class_names, run.val_source
     bad_records, steps_per_epoch = run.bad_records, run.steps_per_epoch
-    train_data = strategy.distribute_datasets_from_function(
-        lambda input_context: training_dataset(config, run.train_source, input_context)
-    )
 
     with strategy.scope(), dtype_policy(config.mixed_precision):
         model = build_model(config, len(class_names))
@@ -138,29 +135,46 @@ def train_multi_worker(
         optimizer.build(model.trainable_variables)
         loss_fn = MaskedBinaryCrossentropy(reduction=None)
         epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        # Steps done in the epoch after `epoch` finished ones (mid-epoch backups).
+        step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
 
     backup_dir = os.path.join(config.workdir, run_folder.BACKUP_DIR)
     write_dir = backup_dir if is_chief else tempfile.mkdtemp(prefix="csra_backup_")
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=epoch)
+    checkpoint = tf.train.Checkpoint(
+        model=model, optimizer=optimizer, epoch=epoch, step=step_in_epoch
+    )
     manager = tf.train.CheckpointManager(checkpoint, write_dir, max_to_keep=1)
     try:
         if is_chief and manager.latest_checkpoint:
             logging.info("Resuming from %s.", manager.latest_checkpoint)
             status = checkpoint.restore(manager.latest_checkpoint)
             status.assert_existing_objects_matched()
-        state = _unique(list(model.variables) + list(optimizer.variables) + [epoch])
+        state = _unique(
+            list(model.variables) + list(optimizer.variables) + [epoch, step_in_epoch]
+        )
         _broadcast_from_chief(strategy, state)
+        first_epoch, first_step = int(epoch.numpy()), int(step_in_epoch.numpy())
+        # The stream restarts at the batch the backup had reached, with the
+        # order and augmentation it has in the whole stream.
+        start_batch = first_epoch * steps_per_epoch + first_step
+        train_data = strategy.distribute_datasets_from_function(
+            lambda input_context: training_dataset(
+                config, run.train_source, input_context, start_batch=start_batch
+            )
+        )
 
         train_step = _make_train_step(
             strategy, model, optimizer, loss_fn, config.batch_size
         )
         iterator = iter(train_data)
         verbose = verbose if is_chief else 0
-        for epoch_index in range(int(epoch.numpy()), config.epochs):
+        every = config.backup_every_steps
+        for epoch_index in range(first_epoch, config.epochs):
             if verbose:
                 print(f"Epoch {epoch_index + 1}/{config.epochs}")
             progress = keras.utils.Progbar(steps_per_epoch, verbose=verbose)
-            for step in range(steps_per_epoch):
+            start = first_step if epoch_index == first_epoch else 0
+            for step in range(start, steps_per_epoch):
                 loss = float(train_step(iterator))
                 if not math.isfinite(loss):
                     raise NonFiniteLossError(
@@ -170,7 +184,13 @@ def train_multi_worker(
                         "check the data."
                     )
                 progress.update(step + 1, [("loss", loss)])
+                if every and (step + 1) % every == 0 and step + 1 < steps_per_epoch:
+                    step_in_epoch.assign(step + 1)
+                    manager.save()
+                    if not is_chief:
+                        shutil.rmtree(write_dir, ignore_errors=True)
             epoch.assign(epoch_index + 1)
+            step_in_epoch.assign(0)
             manager.save()
             if not is_chief:
                 shutil.rmtree(write_dir, ignore_errors=True)

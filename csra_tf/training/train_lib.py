@@ -152,6 +152,7 @@ def training_dataset(
     config: TrainConfig,
     source: Source,
     input_context: tf.distribute.InputContext | None = None,
+    start_batch: int = 0,
 ) -> tf.data.Dataset:
     """The endless, augmented, batched training stream of `config`.
 
@@ -159,9 +160,11 @@ def training_dataset(
         config: the run's configuration.
         source: the training `Source`.
         input_context: per-worker sharding and batch size (multi-worker).
+        start_batch: the stream's first batch (a resumed run's position), with
+            the order and augmentation it has in the whole stream.
 
     Returns:
-        A repeated `tf.data.Dataset` of `(images, targets)` batches.
+        An endless `tf.data.Dataset` of `(images, targets)` batches.
     """
     return build_dataset(
         source,
@@ -174,7 +177,9 @@ def training_dataset(
         randaugment=config.randaugment,
         randaugment_magnitude=config.randaugment_magnitude,
         input_context=input_context,
-    ).repeat()
+        repeat=True,
+        start_batch=start_batch,
+    )
 
 
 def build_model(config: TrainConfig, num_classes: int) -> CSRAClassifier:
@@ -203,6 +208,28 @@ def build_model(config: TrainConfig, num_classes: int) -> CSRAClassifier:
     )
 
 
+def _fit_segments(position: tuple[int, int], epochs: int) -> list[tuple[int, int, int]]:
+    """The `fit` calls that finish a run from a backup position.
+
+    Args:
+        position: `(finished epochs, finished steps of the next epoch)`.
+        epochs: the run's epochs.
+
+    Returns:
+        `(initial_epoch, end_epoch, steps already done in the first epoch)` per
+        call: the rest of a partial epoch alone (its `fit` has fewer steps), then
+        the whole epochs.
+    """
+    epoch, step = position
+    segments = []
+    if step and epoch < epochs:
+        segments.append((epoch, epoch + 1, step))
+        epoch += 1
+    if epoch < epochs:
+        segments.append((epoch, epochs, 0))
+    return segments
+
+
 def train(config: TrainConfig, verbose: int | str = "auto") -> dict:
     """Trains, evaluates and saves a classifier as described by `config`.
 
@@ -210,7 +237,8 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> dict:
     `backup/` (deleted when the run completes), `tensorboard/`, `history.csv`,
     `model.keras` (final weights) and `metrics.json` (`csra_tf.run_folder`). An
     interrupted run started again with the same config resumes from its last
-    finished epoch.
+    backup (the end of an epoch, or every `backup_every_steps` steps), with the
+    data order and augmentation it would have had.
 
     Args:
         config: the run's configuration.
@@ -222,7 +250,6 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> dict:
     run = prepare_run(config)
     class_names, val_source = run.class_names, run.val_source
     steps_per_epoch = run.steps_per_epoch
-    train_data = training_dataset(config, run.train_source)
     val_data = build_dataset(
         val_source,
         image_size=config.image_size,
@@ -250,17 +277,31 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> dict:
             ],
             jit_compile=config.jit_compile,
         )
-    callbacks = create_callbacks(config.workdir)
-    model.fit(
-        train_data,
-        epochs=config.epochs,
-        steps_per_epoch=steps_per_epoch,
-        validation_data=val_data,
-        callbacks=callbacks,
-        verbose=verbose,
+    callbacks = create_callbacks(
+        config.workdir, backup_every_steps=config.backup_every_steps
     )
+    backup = next(c for c in callbacks if isinstance(c, ResumableBackup))
+    for first_epoch, end_epoch, skip_steps in _fit_segments(
+        backup.position(), config.epochs
+    ):
+        # A run resumed mid-epoch first finishes that epoch from its step, then
+        # trains whole epochs; the stream restarts at the batch it had reached.
+        backup.start_epoch_at_step(skip_steps)
+        model.fit(
+            training_dataset(
+                config,
+                run.train_source,
+                start_batch=first_epoch * steps_per_epoch + skip_steps,
+            ),
+            initial_epoch=first_epoch,
+            epochs=end_epoch,
+            steps_per_epoch=steps_per_epoch - skip_steps,
+            validation_data=val_data,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
     run_folder.save_model(model, os.path.join(config.workdir, run_folder.MODEL_FILE))
-    next(c for c in callbacks if isinstance(c, ResumableBackup)).mark_completed()
+    backup.mark_completed()
 
     logging.info(
         "Evaluating the final model on %s validation images.", val_source.num_examples

@@ -220,3 +220,14 @@ def test_apply_gate():
     entry = {"max_abs_delta_probability": 0.0, "mAP": 0.88}
     failure = apply_gate("int8", entry, 0.9, 1e-4, budgets)
     assert failure == "int8: mAP loss 2.000 points > budget 1"
+
+
+def test_instruction_sets_are_read_from_cpuinfo(tmp_path):
+    from csra_tf.export.report import instruction_sets
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(
+        "processor\t: 0\nflags\t\t: fpu sse2 avx2 fma avx512f avx512_vnni\n"
+    )
+    assert instruction_sets(str(cpuinfo)) == ["AVX2", "FMA", "AVX-512F", "AVX-512-VNNI"]
+    assert instruction_sets(str(tmp_path / "missing")) == []

@@ -162,3 +162,26 @@ def test_killed_run_resumes_at_the_next_epoch_on_all_workers(tmp_path):
     # The optimizer state was restored: 2 epochs x 4 steps, not the 4 of epoch 2.
     model = keras.saving.load_model(tmp_path / "chief" / "model.keras")
     assert int(model.optimizer.iterations.numpy()) == 8
+
+
+@pytest.mark.slow
+def test_killed_mid_epoch_resumes_at_that_step_with_the_same_data(tmp_path):
+    # Backups every 2 of the 4 steps of an epoch: both workers die right after
+    # the first one (epoch 1, step 2); the rerun trains steps 3-4 of epoch 1
+    # and epoch 2 from the batch the stream had reached, ending with the
+    # state of an uninterrupted run.
+    _make_data(tmp_path)
+    config = _config(tmp_path, epochs=2, backup_every_steps=2)
+    (tmp_path / "reference").mkdir()
+    codes, reference = _run_workers(tmp_path / "reference", config, "reference")
+    assert codes == [0, 0], _tails(reference)
+
+    codes, logs = _run_workers(tmp_path, config, "killed", exit_after_saves=1)
+    assert codes == [_EXIT_CODE_KILLED] * 2, _tails(logs)
+    codes, logs = _run_workers(tmp_path, config, "resumed")
+    assert codes == [0, 0], _tails(logs)
+    # Saves after the restart: end of epoch 1, epoch 2 step 2, end of epoch 2.
+    assert [log.count("SAVED") for log in logs] == [3, 3], _tails(logs)
+    assert _checksum(logs[0]) == pytest.approx(_checksum(reference[0]), rel=1e-6)
+    model = keras.saving.load_model(tmp_path / "chief" / "model.keras")
+    assert int(model.optimizer.iterations.numpy()) == 8
