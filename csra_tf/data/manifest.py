@@ -169,6 +169,7 @@ def manifest(
         class_names=class_names,
         num_examples=len(good),
         bad_records=counts,
+        encoded_fn=_read,
     )
 
 
@@ -342,6 +343,11 @@ def _short_list(names: list[str], limit: int = 10) -> str:
     """Formats the first few class names for an error message."""
     text = ", ".join(names[:limit])
     return text + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def _read(path: tf.Tensor, target: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Reads one image file's bytes (decoded later, maybe only a crop of it)."""
+    return tf.io.read_file(path), target
 
 
 def _decode(path: tf.Tensor, target: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:

@@ -130,9 +130,11 @@ def build_dataset(
     size = (image_size, image_size)
     negative = unknown_as == "negative"
 
-    decode_fn = None
+    decode_fn = encoded_fn = None
     if source is not None and source.records is not None:
         dataset, decode_fn = source.records, source.decode_fn
+        if training and augment_mode == "crop_flip":
+            encoded_fn = source.encoded_fn
     if input_context is not None:
         batch_size = input_context.get_per_replica_batch_size(batch_size)
         if input_context.num_input_pipelines > 1:
@@ -149,6 +151,16 @@ def build_dataset(
             return element
         return decode_fn(*element) if isinstance(element, tuple) else decode_fn(element)
 
+    def augmented(element, example_seed):
+        if encoded_fn is not None:
+            # Decode only the random crop's window (exact; see decode_random_crop).
+            contents, target = encoded_fn(*element)
+            image = decode_random_crop(contents, example_seed, size)
+            return image, _targets(target, negative)
+        image, target = example(element)
+        image = augment(image, example_seed, size, augment_mode)
+        return image, _targets(target, negative)
+
     if training and repeat:
         # Each example's augmentation seed is (seed, its position in the stream):
         # the stream can start anywhere and still draw what it would have drawn.
@@ -161,9 +173,7 @@ def build_dataset(
 
         def prepare(position, element):
             example_seed = tf.stack([tf.constant(augment_seed, tf.int64), position])
-            image, target = example(element)
-            image = augment(image, example_seed, size, augment_mode)
-            return image, _targets(target, negative)
+            return augmented(element, example_seed)
 
     elif training:
         dataset = dataset.shuffle(
@@ -175,9 +185,7 @@ def build_dataset(
         dataset = tf.data.Dataset.zip((dataset, seeds.batch(2)))
 
         def prepare(element, example_seed):
-            image, target = example(element)
-            image = augment(image, example_seed, size, augment_mode)
-            return image, _targets(target, negative)
+            return augmented(element, example_seed)
 
     else:
 
@@ -234,6 +242,75 @@ def augment(
     return image if mode == "none" else random_flip(image, flip_seed)
 
 
+def decode_random_crop(
+    contents: tf.Tensor, seed: tf.Tensor, size: tuple[int, int]
+) -> tf.Tensor:
+    """`augment(decode(contents), seed, size)` that decodes only the crop of a JPEG.
+
+    The crop box is drawn exactly as `random_resized_crop` draws it (from the
+    image's shape, read from the JPEG header), and only a window around it is
+    decoded with `decode_and_crop_jpeg`. A window that starts exactly at the
+    crop's edge changes the crop's edge pixels (libjpeg's chroma upsampling
+    sees a different neighbourhood), so the window starts at a 16-pixel
+    column boundary at least 8 pixels left of the crop and ends at least 8
+    pixels right of it; the crop cut from that window equals the same crop of
+    the whole decoded image (tested against it). Other formats are decoded
+    whole.
+
+    Args:
+        contents: A scalar string tensor, the encoded image.
+        seed: A stateless seed, int64 `(2,)`.
+        size: The output `(height, width)`.
+
+    Returns:
+        The augmented image, float32 `(height, width, 3)` in [0, 255].
+    """
+    crop_seed, flip_seed = tf.unstack(
+        tf.random.experimental.stateless_split(seed, num=2)
+    )
+
+    def jpeg():
+        height_width = tf.image.extract_jpeg_shape(contents)[:2]
+        begin, crop_size = _crop_box(tf.concat([height_width, [3]], 0), crop_seed)
+        top, left = begin[0], begin[1]
+        crop_height, crop_width = crop_size[0], crop_size[1]
+        start = tf.maximum(left - 8, 0) // 16 * 16
+        end = tf.minimum(left + crop_width + 8, height_width[1])
+        window = tf.io.decode_and_crop_jpeg(
+            contents, tf.stack([top, start, crop_height, end - start]), channels=3
+        )
+        crop = window[:, left - start : left - start + crop_width]
+        return resize(crop, size)
+
+    def whole():
+        image = tf.io.decode_image(contents, channels=3, expand_animations=False)
+        image = tf.ensure_shape(image, [None, None, 3])
+        return random_resized_crop(image, crop_seed, size)
+
+    image = tf.cond(tf.io.is_jpeg(contents), jpeg, whole)
+    return random_flip(image, flip_seed)
+
+
+def _crop_box(
+    shape: tf.Tensor,
+    seed: tf.Tensor,
+    area_range: tuple[float, float] = CROP_AREA_RANGE,
+    aspect_ratio_range: tuple[float, float] = CROP_ASPECT_RATIO_RANGE,
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """The random resized crop's `(begin, size)` for an image of `shape`."""
+    begin, crop_size, _ = tf.image.stateless_sample_distorted_bounding_box(
+        shape,
+        bounding_boxes=tf.zeros((1, 0, 4), tf.float32),
+        seed=seed,
+        min_object_covered=0.0,
+        aspect_ratio_range=aspect_ratio_range,
+        area_range=area_range,
+        max_attempts=_CROP_MAX_ATTEMPTS,
+        use_image_if_no_bounding_boxes=True,
+    )
+    return begin, crop_size
+
+
 def random_resized_crop(
     image: tf.Tensor,
     seed: tf.Tensor,
@@ -257,16 +334,7 @@ def random_resized_crop(
     Returns:
         The resized crop, float32 `(height, width, 3)`.
     """
-    begin, crop_size, _ = tf.image.stateless_sample_distorted_bounding_box(
-        tf.shape(image),
-        bounding_boxes=tf.zeros((1, 0, 4), tf.float32),
-        seed=seed,
-        min_object_covered=0.0,
-        aspect_ratio_range=aspect_ratio_range,
-        area_range=area_range,
-        max_attempts=_CROP_MAX_ATTEMPTS,
-        use_image_if_no_bounding_boxes=True,
-    )
+    begin, crop_size = _crop_box(tf.shape(image), seed, area_range, aspect_ratio_range)
     return resize(tf.slice(image, begin, crop_size), size)
 
 

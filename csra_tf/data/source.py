@@ -34,6 +34,9 @@ class Source:
         records: The undecoded records `dataset` is made from, or `None`.
         decode_fn: The function mapping one element of `records` to an
             `(image, target)` pair, or `None`.
+        encoded_fn: Optionally, the function mapping one element of `records`
+            to `(encoded image bytes, target)`: training then decodes only the
+            random crop's window of a JPEG (`build_dataset`).
 
     Example:
 
@@ -55,6 +58,7 @@ class Source:
     bad_records: dict[str, int] = dataclasses.field(default_factory=dict)
     records: tf.data.Dataset | None = None
     decode_fn: Callable[..., tuple[tf.Tensor, tf.Tensor]] | None = None
+    encoded_fn: Callable[..., tuple[tf.Tensor, tf.Tensor]] | None = None
 
     def __post_init__(self):
         if (self.records is None) != (self.decode_fn is None):
@@ -71,6 +75,7 @@ class Source:
         class_names: list[str],
         num_examples: int | None,
         bad_records: Mapping[str, int] | None = None,
+        encoded_fn: Callable[..., tuple[tf.Tensor, tf.Tensor]] | None = None,
     ) -> Source:
         """Builds a source whose dataset decodes `records` with `decode_fn`.
 
@@ -81,6 +86,7 @@ class Source:
             class_names: The class names.
             num_examples: The number of records.
             bad_records: The per-reason counts of skipped records.
+            encoded_fn: Maps one record to `(encoded image bytes, target)`.
 
         Returns:
             A `Source` whose `dataset` decodes in parallel, in record order.
@@ -95,6 +101,7 @@ class Source:
             bad_records=dict(bad_records or {}),
             records=records,
             decode_fn=decode_fn,
+            encoded_fn=encoded_fn,
         )
 
     @property

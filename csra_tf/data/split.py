@@ -122,7 +122,12 @@ def _subset(source: Source, keep: np.ndarray) -> Source:
     if source.records is not None:
         records = source.records.enumerate().filter(keep_example).map(drop_index)
         return Source.from_records(
-            records, source.decode_fn, source.class_names, count, source.bad_records
+            records,
+            source.decode_fn,
+            source.class_names,
+            count,
+            source.bad_records,
+            encoded_fn=source.encoded_fn,
         )
     dataset = source.dataset.enumerate().filter(keep_example).map(drop_index)
     return Source(dataset, source.class_names, count, dict(source.bad_records))

@@ -5,10 +5,12 @@ Public API:
     build_classifier   a `CSRAClassifier` from a backbone name and head settings
     build_head         the head layer of a head name (`HEADS`)
     predict_dataset    runs a model over a batched dataset, one pass
+    use_fused_batch_norm  BatchNormalization on TensorFlow's fused kernel
     predict_probabilities  sigmoid probabilities and targets over a dataset
 """
 
 from csra_tf.models.classifier import CSRAClassifier, build_classifier, build_head
+from csra_tf.models.fused_batch_norm import use_fused_batch_norm
 from csra_tf.models.predict import predict_dataset, predict_probabilities
 
 __all__ = [
@@ -17,4 +19,5 @@ __all__ = [
     "build_head",
     "predict_dataset",
     "predict_probabilities",
+    "use_fused_batch_norm",
 ]

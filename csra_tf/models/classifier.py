@@ -10,6 +10,7 @@ from csra_tf import backbones
 from csra_tf.config.choices import HEADS
 from csra_tf.errors import UserError
 from csra_tf.layers import CSRA, AveragePoolingHead, ClassAttentionPooling
+from csra_tf.models.fused_batch_norm import use_fused_batch_norm
 
 
 @keras.saving.register_keras_serializable(package="csra_tf")
@@ -21,7 +22,8 @@ class CSRAClassifier(keras.Model):
     `model.backbone` and `model.head`, never by layer position or name. The
     model maps RGB pixels in [0, 255] to per-class logits; pixel normalisation
     lives inside the backbone, so SavedModel and TFLite exports take plain
-    pixels.
+    pixels. The backbone's BatchNormalization layers run on TensorFlow's fused
+    kernel (`use_fused_batch_norm`).
 
     Args:
         backbone: a `keras.Model` mapping `(B, S, S, 3)` pixels in [0, 255] to
@@ -56,6 +58,7 @@ class CSRAClassifier(keras.Model):
             )
         if not 0.0 <= dropout < 1.0:
             raise UserError(f"`dropout` must be in [0, 1). Received: dropout={dropout}")
+        use_fused_batch_norm(backbone)
         inputs = keras.Input(tuple(backbone.input_shape[1:]), name="images")
         features = backbone(inputs)
         feature_dropout = (

@@ -82,7 +82,7 @@ def _tf_worker(name: str) -> None:
     from csra_tf.training import MaskedBinaryCrossentropy, MultiRateSGD
 
     tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(FLAGS.threads)
     backbone, _, size, heads, lam = MODELS[name]
     gpu = FLAGS.device == "gpu"
     if gpu:

@@ -320,3 +320,52 @@ def test_unknown_augment_mode():
     dataset, _, _ = _source_dataset()
     with pytest.raises(ValueError, match="augment_mode"):
         build_dataset(dataset, 32, 8, training=True, augment_mode="mixup")
+
+
+def test_jpeg_training_crops_decode_only_their_window_exactly(tmp_path):
+    # The training stream decodes only a window around each random crop of a
+    # JPEG; its batches must equal those of decoding every image whole, for
+    # the JPEG kinds cameras and tools write (4:2:0, 4:4:4, progressive,
+    # grayscale) and for PNG (decoded whole).
+    import dataclasses
+    import json
+
+    from PIL import Image
+
+    from csra_tf.data import manifest
+
+    rng = np.random.default_rng(0)
+    kinds = [
+        dict(format="JPEG", quality=75),
+        dict(format="JPEG", quality=90, subsampling=0),
+        dict(format="JPEG", quality=80, progressive=True),
+        dict(format="JPEG", quality=85, mode="L"),
+        dict(format="PNG"),
+    ]
+    records = []
+    for i in range(30):
+        height, width = int(rng.integers(40, 130)), int(rng.integers(40, 130))
+        small = rng.uniform(0, 255, (height // 8 + 1, width // 8 + 1, 3))
+        image = tf.image.resize(small, (height, width)).numpy()
+        image += rng.normal(0, 20, image.shape)
+        kind = dict(kinds[i % len(kinds)])
+        picture = Image.fromarray(np.clip(image, 0, 255).astype(np.uint8))
+        if kind.pop("mode", None) == "L":
+            picture = picture.convert("L")
+        name = f"{i}.{'png' if kind['format'] == 'PNG' else 'jpg'}"
+        picture.save(tmp_path / name, **kind)
+        records.append({"image": name, "labels": ["a" if i % 2 else "b"]})
+    (tmp_path / "m.jsonl").write_text("\n".join(json.dumps(r) for r in records))
+    source = manifest(tmp_path / "m.jsonl", progress=False)
+    assert source.encoded_fn is not None
+    whole = dataclasses.replace(source, encoded_fn=None)
+    for repeat in (False, True):
+        streams = [
+            build_dataset(
+                s, 48, 10, training=True, seed=3, repeat=repeat, drop_remainder=True
+            ).take(6)
+            for s in (source, whole)
+        ]
+        cropped, decoded = (_collect(stream)[0] for stream in streams)
+        assert cropped.shape == (60 if repeat else 30, 48, 48, 3)
+        np.testing.assert_allclose(cropped, decoded, atol=1e-3)

@@ -1,0 +1,80 @@
+"""The fused BatchNorm call gives Keras's results: outputs, gradients, moving stats."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from csra_tf.models import build_classifier, use_fused_batch_norm
+
+
+def _pair(momentum=0.9):
+    """Two identical BatchNormalization layers in models; the second fused."""
+    rng = np.random.default_rng(0)
+    layers = []
+    for _ in range(2):
+        inputs = keras.Input((6, 5, 4))
+        layer = keras.layers.BatchNormalization(momentum=momentum)
+        model = keras.Model(inputs, layer(inputs))
+        layer.set_weights(
+            [
+                rng.normal(1, 0.2, 4).astype("float32"),  # gamma
+                rng.normal(0, 0.2, 4).astype("float32"),  # beta
+                rng.normal(0, 1, 4).astype("float32"),  # moving mean
+                rng.uniform(0.5, 2, 4).astype("float32"),  # moving variance
+            ]
+        )
+        rng = np.random.default_rng(0)
+        layers.append((model, layer))
+    assert use_fused_batch_norm(layers[1][0]) == 1
+    return layers
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_outputs_gradients_and_moving_statistics_match_keras(training):
+    (plain_model, plain), (fused_model, fused) = _pair()
+    initial = [w.numpy() for w in fused.weights]
+    x = tf.constant(np.random.default_rng(1).normal(2, 3, (3, 6, 5, 4)), tf.float32)
+    results = []
+    for model, layer in ((plain_model, plain), (fused_model, fused)):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = model(x, training=training)
+            loss = tf.reduce_sum(y * tf.range(4, dtype=tf.float32))
+        grads = tape.gradient(loss, [x, layer.gamma.value, layer.beta.value])
+        results.append((y, grads, [w.numpy() for w in layer.weights]))
+    (y0, g0, w0), (y1, g1, w1) = results
+    np.testing.assert_allclose(y1, y0, rtol=1e-4, atol=1e-4)
+    for a, b in zip(g1, g0, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    # Moving statistics: Keras's momentum, the batch's biased variance.
+    for a, b in zip(w1, w0, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # Training moves the moving statistics (so the comparison above is not of
+    # two untouched copies); inference leaves them.
+    assert np.allclose(w1[2], initial[2]) != training
+
+
+def test_classifiers_use_it_and_synchronized_batch_norm_is_left_alone(tmp_path):
+    model = build_classifier("resnet_tiny", num_classes=3, image_size=32)
+    fused = [
+        layer
+        for layer in _all_layers(model.backbone)
+        if isinstance(layer, keras.layers.BatchNormalization) and "call" in vars(layer)
+    ]
+    assert fused
+    # The tiny backbone's BatchNorm is synchronised across replicas: not fused.
+    tiny = build_classifier("tiny", num_classes=3, image_size=32)
+    assert not any("call" in vars(layer) for layer in _all_layers(tiny.backbone))
+    # A loaded model is fused again and gives the same outputs.
+    x = np.random.default_rng(2).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    model.save(tmp_path / "m.keras")
+    restored = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    assert any("call" in vars(layer) for layer in _all_layers(restored.backbone))
+    np.testing.assert_allclose(restored(x), model(x), rtol=1e-5, atol=1e-5)
+
+
+def _all_layers(model):
+    for layer in getattr(model, "layers", ()):
+        yield layer
+        yield from _all_layers(layer)
