@@ -74,6 +74,9 @@ class ResumableBackup(keras.callbacks.Callback):
         if not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
         self.model.load_weights(os.path.join(self.backup_dir, metadata["weights"]))
+        # With a plain `fit`, resume after the finished epochs (the trainer
+        # passes `initial_epoch` itself, and restarts a partial epoch's stream).
+        self.model._initial_epoch = int(metadata["epoch"])
         self._restored = True
 
     def on_epoch_begin(self, epoch, logs=None):

@@ -74,19 +74,45 @@ def test_train_help_lists_its_flags():
         (["surplus"], ["surplus"]),
     ],
 )
-def test_train_user_errors_are_one_line(tmp_path, args, fragments):
-    result = _run(
+def test_train_user_errors_are_one_line(tmp_path, monkeypatch, capsys, args, fragments):
+    # In this process (the console script's own run(), flags parsed anew) to
+    # keep the suite fast; the subprocess tests below cover the installed script.
+    from absl import flags
+
+    from csra_tf.cli import train as train_cli
+
+    monkeypatch.chdir(tmp_path)
+    argv = [
         "csra-train",
-        "csra_tf.cli.train",
         f"--workdir={tmp_path / 'run'}",
         "--num_train=8",
         "--num_val=8",
         "--shapes_image_size=32",
         "--image_size=32",
         *args,
-        cwd=tmp_path,
+    ]
+    monkeypatch.setattr(sys, "argv", argv)
+    flags.FLAGS.unparse_flags()
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            train_cli.run()
+    finally:
+        flags.FLAGS.unparse_flags()
+    result = subprocess.CompletedProcess(
+        argv, exit_info.value.code, *capsys.readouterr()
     )
     _assert_one_line_error(result, "csra-train", *fragments)
+
+
+def test_the_installed_train_script_reports_one_line(tmp_path):
+    result = _run(
+        "csra-train",
+        "csra_tf.cli.train",
+        f"--workdir={tmp_path / 'run'}",
+        "--lam=-1",
+        cwd=tmp_path,
+    )
+    _assert_one_line_error(result, "csra-train", "lam", "-1")
 
 
 def test_eval_export_predict_user_errors_are_one_line(tmp_path):

@@ -32,8 +32,8 @@ def test_backup_resumes_at_the_next_epoch_with_the_saved_weights(tmp_path):
     model.fit(x, y, epochs=2, verbose=0, callbacks=[ResumableBackup(str(tmp_path))])
     saved = model.get_weights()
     meta = json.loads((tmp_path / "backup.json").read_text())
-    assert meta == {"epoch": 2, "weights": "epoch-2.weights.h5"}
-    assert sorted(os.listdir(tmp_path)) == ["backup.json", "epoch-2.weights.h5"]
+    assert meta == {"epoch": 2, "step": 0, "weights": "epoch-2-step-0.weights.h5"}
+    assert sorted(os.listdir(tmp_path)) == ["backup.json", "epoch-2-step-0.weights.h5"]
 
     resumed = _model()
     history = resumed.fit(
@@ -111,3 +111,25 @@ def test_nan_loss_raises_and_keeps_the_last_good_backup(tmp_path):
         )
     meta = json.loads((tmp_path / "backup" / "backup.json").read_text())
     assert meta["epoch"] == 1
+
+
+def test_backups_every_n_steps_name_the_step(tmp_path):
+    x, y = _data()
+    model = _model()
+    backup = ResumableBackup(str(tmp_path), every_steps=2)
+    seen = []
+
+    class Spy(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            path = tmp_path / "backup.json"
+            meta = json.loads(path.read_text()) if path.exists() else None
+            seen.append(meta and (meta["epoch"], meta["step"]))
+
+    model.fit(x, y, epochs=2, batch_size=2, verbose=0, callbacks=[backup, Spy()])
+    # 4 steps per epoch: a backup after steps 2 and 4 of each epoch, and at each
+    # epoch's end (e finished epochs, step 0).
+    assert seen == [None, (0, 2), (0, 2), (0, 4), (1, 0), (1, 2), (1, 2), (1, 4)]
+    assert backup.position() == (2, 0)
+    assert len(os.listdir(tmp_path)) == 2  # the metadata and one weights file
+    with pytest.raises(ValueError, match="every_steps"):
+        ResumableBackup(str(tmp_path), every_steps=-1)
