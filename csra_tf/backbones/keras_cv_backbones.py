@@ -18,6 +18,7 @@ import os
 
 import keras
 
+from csra_tf.backbones.keras_hub_architectures import EFFICIENTNET_B0_BLOCKS
 from csra_tf.backbones.registry import register
 from csra_tf.errors import UserError
 from csra_tf.layers.pixel_normalization import PixelNormalization
@@ -53,15 +54,7 @@ _MOBILENET_V3_LARGE = dict(
 )
 
 # EfficientNet-B0 blocks; B1-B3 scale them by (width, depth) coefficients.
-_EFFICIENTNET_V1_B0 = dict(
-    stackwise_kernel_sizes=[3, 3, 5, 3, 5, 5, 3],
-    stackwise_num_repeats=[1, 2, 2, 3, 3, 4, 1],
-    stackwise_input_filters=[32, 16, 24, 40, 80, 112, 192],
-    stackwise_output_filters=[16, 24, 40, 80, 112, 192, 320],
-    stackwise_expansion_ratios=[1, 6, 6, 6, 6, 6, 6],
-    stackwise_strides=[1, 2, 2, 2, 1, 2, 1],
-    stackwise_squeeze_and_excite_ratios=[0.25] * 7,
-)
+_EFFICIENTNET_V1_B0 = EFFICIENTNET_B0_BLOCKS
 
 _EFFICIENTNET_V2_B0 = dict(
     stackwise_kernel_sizes=[3, 3, 3, 3, 3, 3],

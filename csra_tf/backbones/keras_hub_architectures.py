@@ -54,9 +54,7 @@ RESNET_VD_CONFIGS = {
 }
 """`ResNetBackbone` arguments of the ResNet-vd family, by name."""
 
-# timm's EfficientNet-B0 (the layout of keras-hub's EfficientNet presets);
-# B1-B5 scale its widths and depths.
-_EFFICIENTNET_B0 = dict(
+EFFICIENTNET_B0_BLOCKS = dict(
     stackwise_kernel_sizes=[3, 3, 5, 3, 5, 5, 3],
     stackwise_num_repeats=[1, 2, 2, 3, 3, 4, 1],
     stackwise_input_filters=[32, 16, 24, 40, 80, 112, 192],
@@ -64,6 +62,13 @@ _EFFICIENTNET_B0 = dict(
     stackwise_expansion_ratios=[1, 6, 6, 6, 6, 6, 6],
     stackwise_strides=[1, 2, 2, 2, 1, 2, 1],
     stackwise_squeeze_and_excite_ratios=[0.25] * 7,
+)
+"""EfficientNet-B0's blocks (Tan & Le, Table 1), shared by keras-hub and keras-cv."""
+
+# timm's EfficientNet-B0 (the layout of keras-hub's EfficientNet presets);
+# B1-B5 scale its widths and depths.
+_EFFICIENTNET_B0 = dict(
+    EFFICIENTNET_B0_BLOCKS,
     stackwise_block_types=["v1"] * 7,
     min_depth=None,
     include_stem_padding=True,
