@@ -58,7 +58,7 @@ def _print_study(study: Callable, **kwargs) -> None:
     """Runs an ablation on the flags' base config and prints its summary.
 
     Args:
-        study: one of `csra_tf.ablations`' studies (`lambda_sweep`, ...).
+        study: one of `csra_tf.studies`' studies (`lambda_sweep`, ...).
         **kwargs: the study's own arguments besides the config and seeds.
     """
     summary = study(train_cli.train_config(), seeds=_seeds([0]), **kwargs)

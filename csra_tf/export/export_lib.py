@@ -41,7 +41,7 @@ from csra_tf.export.tflite import (
     list_ops,
     variant_filename,
 )
-from csra_tf.export.verify import collect_outputs, compare
+from csra_tf.export.verify import compare
 from csra_tf.inference.runners import (
     SavedModelRunner,
     TFLiteModel,
@@ -49,6 +49,7 @@ from csra_tf.inference.runners import (
     model_image_size,
 )
 from csra_tf.metrics import sigmoid
+from csra_tf.models import predict_dataset
 from csra_tf.run_folder import EXPORT_REPORT_FILE, SAVED_MODEL_DIR
 
 
@@ -126,7 +127,9 @@ def export_model(
     run_folder.write_class_names(export_dir, eval_source.class_names)
 
     def verify(predict, bar):
-        return collect_outputs(predict, eval_batches.as_numpy_iterator(), bar.update)
+        return predict_dataset(
+            predict, eval_batches.as_numpy_iterator(), verbose=0, on_batch=bar.update
+        )
 
     def keras_outputs(images):
         logits = keras.ops.convert_to_numpy(model.predict_on_batch(images))

@@ -2,42 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
 from csra_tf.errors import UserError
 from csra_tf.metrics import evaluate, sigmoid
-
-
-def collect_outputs(
-    predict: Callable[[np.ndarray], Mapping[str, np.ndarray]],
-    batches: Iterable[tuple[np.ndarray, np.ndarray]],
-    on_batch: Callable[[int], object] | None = None,
-) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Runs `predict` over `(images, targets)` batches.
-
-    Args:
-        predict: maps float pixels `(B, S, S, 3)` to named outputs, such as
-            `{"logits", "probabilities"}`, each `(B, C)`.
-        batches: `(images, targets)` pairs (NumPy or tensors).
-        on_batch: called with each batch's size (for progress bars).
-
-    Returns:
-        `(outputs, targets)`: each output concatenated over the batches, and
-        the targets, float32 `(N, C)`.
-    """
-    outputs, targets = {}, []
-    for images, batch_targets in batches:
-        images = np.asarray(images, np.float32)
-        for name, value in predict(images).items():
-            outputs.setdefault(name, []).append(np.asarray(value, np.float32))
-        targets.append(np.asarray(batch_targets, np.float32))
-        if on_batch is not None:
-            on_batch(len(images))
-    if not targets:
-        raise UserError("No images to verify on: the evaluation data is empty.")
-    return {k: np.concatenate(v) for k, v in outputs.items()}, np.concatenate(targets)
 
 
 def compare(
