@@ -1,4 +1,4 @@
-"""The embedded result: CSRA against GAP with the same budget over paired seeds.
+r"""The embedded result: CSRA against GAP with the same budget over paired seeds.
 
 Takes every `csra-train` flag for the shared config (CSRA uses its
 `--num_heads` and `--lam`; GAP replaces the head only), plus `--seeds`
@@ -7,7 +7,7 @@ mean ± std, per-seed difference) and `runs.csv` into `<workdir>`; runs go to
 `<workdir>/{gap,csra}/seed_<s>/` and finished ones are reused.
 
 Example:
-    python experiments/compare_heads.py --workdir=runs/compare \\
+    python experiments/compare_heads.py --workdir=runs/compare \
         --flagfile=experiments/configs/shapes_csra.flags --seeds=0,1,2
 """
 

@@ -1,4 +1,4 @@
-"""Trains a CSRA classifier (same flags as `csra-train`).
+r"""Trains a CSRA classifier (same flags as `csra-train`).
 
 Example:
     python experiments/train.py --workdir=runs/shapes_csra

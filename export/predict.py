@@ -1,4 +1,4 @@
-"""Predicts image labels (same flags as `csra-predict`).
+r"""Predicts image labels (same flags as `csra-predict`).
 
 Example:
     python export/predict.py --model=runs/shapes_csra/export/model_int8.tflite \

@@ -1,4 +1,4 @@
-"""Attention maps (paper Fig. 4) and the pointing game of a trained run.
+r"""Attention maps (paper Fig. 4) and the pointing game of a trained run.
 
 Writes per-class attention overlays of a few validation images into
 `<workdir>/attention/` and the pointing-game score over the whole validation

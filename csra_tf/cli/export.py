@@ -1,4 +1,4 @@
-"""Exports a trained classifier: SavedModel + four TFLite variants, each verified.
+r"""Exports a trained classifier: SavedModel + four TFLite variants, each verified.
 
 Writes `saved_model/`, `model_{float32,float16,dynamic_int8,int8}.tflite`,
 `classes.json` and `export_report.json`, prints the report as a table and exits

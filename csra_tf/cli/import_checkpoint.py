@@ -1,4 +1,4 @@
-"""Imports a CSRA authors' PyTorch checkpoint into a csra-tf run folder.
+r"""Imports a CSRA authors' PyTorch checkpoint into a csra-tf run folder.
 
 Reads the `.pth` without torch and without running pickle code, checks every
 tensor's name and shape, and writes `<workdir>/model.keras` (a CSRAClassifier

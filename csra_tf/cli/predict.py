@@ -1,4 +1,4 @@
-"""Predicts the labels of images with a .keras, SavedModel or .tflite classifier.
+r"""Predicts the labels of images with a .keras, SavedModel or .tflite classifier.
 
 Arguments are image files, folders (their image files) or glob patterns; any
 size and format (JPEG, PNG, GIF, BMP, WebP, TIFF, grayscale, RGBA). Output: one

@@ -1,4 +1,4 @@
-"""Command lines of the ablation studies and of the CSRA-vs-GAP comparison.
+r"""Command lines of the ablation studies and of the CSRA-vs-GAP comparison.
 
 Every program takes all `csra-train` flags for its base config (`--flagfile`
 works; `--workdir` is the study folder), plus `--seeds`. Runs go to

@@ -1,4 +1,4 @@
-"""Trains a CSRA (or GAP baseline) classifier.
+r"""Trains a CSRA (or GAP baseline) classifier.
 
 Every field of `csra_tf.config.TrainConfig` is a flag (same name, default and
 help). A killed run started again with the same flags resumes.

@@ -1,4 +1,4 @@
-"""Training-free max pooling on a trained GAP run (paper Fig. 1, Table 1).
+r"""Training-free max pooling on a trained GAP run (paper Fig. 1, Table 1).
 
 Adds `lam * max_l s[l]` to the average-pooled class scores of a `--head=gap`
 run without retraining, prints a Table-1 row (baseline mAP, best lambda on the

@@ -1,4 +1,4 @@
-"""Number of heads (paper Table 7): CSRA with H = 1, 2, 4, 6, 8, over seeds.
+r"""Number of heads (paper Table 7): CSRA with H = 1, 2, 4, 6, 8, over seeds.
 
 Takes every `csra-train` flag for the base config (its `--lam` is kept), plus
 `--head_counts` and `--seeds`. Runs go to `<workdir>/heads_<H>/seed_<s>/`
@@ -6,8 +6,8 @@ Takes every `csra-train` flag for the base config (its `--lam` is kept), plus
 `<workdir>`.
 
 Example:
-    python experiments/ablations/heads.py --workdir=runs/heads \\
-        --flagfile=experiments/configs/shapes_csra.flags --lam=0.5 \\
+    python experiments/ablations/heads.py --workdir=runs/heads \
+        --flagfile=experiments/configs/shapes_csra.flags --lam=0.5 \
         --head_counts=1,2,4,6,8 --seeds=0,1,2
 """
 

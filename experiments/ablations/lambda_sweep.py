@@ -1,4 +1,4 @@
-"""Lambda sweep (paper Fig. 5): CSRA trained at each lambda, over seeds.
+r"""Lambda sweep (paper Fig. 5): CSRA trained at each lambda, over seeds.
 
 Takes every `csra-train` flag for the base config, plus `--lams` and `--seeds`.
 Runs go to `<workdir>/lam_<lambda>/seed_<s>/` (finished runs are reused);
@@ -6,8 +6,8 @@ Runs go to `<workdir>/lam_<lambda>/seed_<s>/` (finished runs are reused);
 `<workdir>`.
 
 Example:
-    python experiments/ablations/lambda_sweep.py --workdir=runs/lambda \\
-        --flagfile=experiments/configs/shapes_csra.flags \\
+    python experiments/ablations/lambda_sweep.py --workdir=runs/lambda \
+        --flagfile=experiments/configs/shapes_csra.flags \
         --lams=0,0.02,0.05,0.1,0.2,0.3,0.5,1 --seeds=0,1,2
 """
 

@@ -1,11 +1,11 @@
-"""Classifier normalisation (paper Table 8): CSRA with and without, over seeds.
+r"""Classifier normalisation (paper Table 8): CSRA with and without, over seeds.
 
 Takes every `csra-train` flag for the base config, plus `--seeds`. Runs go to
 `<workdir>/normalized/` and `<workdir>/unnormalized/` (finished runs are
 reused); `results.csv`, `runs.csv` and `normalization.png` go to `<workdir>`.
 
 Example:
-    python experiments/ablations/normalization.py --workdir=runs/normalization \\
+    python experiments/ablations/normalization.py --workdir=runs/normalization \
         --flagfile=experiments/configs/shapes_csra.flags --seeds=0,1,2
 """
 

@@ -1,4 +1,4 @@
-"""Average vs spatial pooling (paper Table 6): GAP, attention only and CSRA.
+r"""Average vs spatial pooling (paper Table 6): GAP, attention only and CSRA.
 
 Takes every `csra-train` flag for the base config (its `--num_heads` and
 `--lam` are used by the attention heads), plus `--seeds`. Runs go to
@@ -6,7 +6,7 @@ Takes every `csra-train` flag for the base config (its `--num_heads` and
 `results.csv`, `runs.csv` and `pooling.png` go to `<workdir>`.
 
 Example:
-    python experiments/ablations/pooling.py --workdir=runs/pooling \\
+    python experiments/ablations/pooling.py --workdir=runs/pooling \
         --flagfile=experiments/configs/shapes_csra.flags --seeds=0,1,2
 """
 

@@ -1,4 +1,4 @@
-"""Benchmarks the CSRA head (H = 1 and 8) against the GAP head on one backbone.
+r"""Benchmarks the CSRA head (H = 1 and 8) against the GAP head on one backbone.
 
 Prints median inference and training step times, their ratios to GAP, images/s
 and the time of the head alone, measured in one interleaved run.

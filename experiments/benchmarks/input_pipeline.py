@@ -1,4 +1,4 @@
-"""Benchmarks the input pipeline: decode+augment images/s, and the training
+r"""Benchmarks the input pipeline: decode+augment images/s, and the training
 step time fed by JPEG files versus by the same images held in memory.
 
 Example:

@@ -1,4 +1,4 @@
-"""Real-photo input pipeline at 448 px: images/s per core, crop-only vs whole decode.
+r"""Real-photo input pipeline at 448 px: images/s per core, crop-only vs whole decode.
 
 Example:
     python experiments/benchmarks/photo_pipeline.py \

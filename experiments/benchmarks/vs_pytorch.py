@@ -1,4 +1,4 @@
-"""csra-tf against a PyTorch eager model of the same network, side by side.
+r"""csra-tf against a PyTorch eager model of the same network, side by side.
 
 The paper's models (torchvision ResNet-101 at 448 px with the CSRA head, H=1 and
 H=6; ViT-B/16 at 224 px with H=1) are built in csra-tf and in PyTorch (torchvision's
