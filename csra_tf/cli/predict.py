@@ -10,7 +10,7 @@ Example:
     csra-predict --model=runs/shapes_csra/export/model_int8.tflite photos/ 'more/*.png'
     csra-predict --model=runs/shapes_csra/model.keras --format=table \
         --thresholds=runs/shapes_csra/thresholds.json --attention_dir=attention \
-        /work/shared/data/voc_samples
+        ../shared/data/voc_samples
 """
 
 from __future__ import annotations
