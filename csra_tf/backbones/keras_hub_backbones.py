@@ -36,9 +36,9 @@ from csra_tf.convert.pth import load_state_dict
 from csra_tf.convert.torchvision_resnet import load_torchvision_resnet
 from csra_tf.errors import UserError
 from csra_tf.layers.pixel_normalization import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
     PixelNormalization,
+    check_pixel_normalization,
+    mode_of_affine,
 )
 
 
@@ -122,13 +122,7 @@ def keras_hub_backbone(
     (None, 2, 2, 64)
     """
     family, config = _ARCHITECTURES[name]
-    if pixel_normalization is not None and pixel_normalization not in (
-        PIXEL_NORMALIZATIONS
-    ):
-        raise UserError(
-            f"`pixel_normalization` must be None or one of {PIXEL_NORMALIZATIONS}. "
-            f"Received: pixel_normalization={pixel_normalization}"
-        )
+    check_pixel_normalization(pixel_normalization)
     cls = getattr(keras_hub.models, family.class_name)
     shape = (image_size, image_size, 3)
     architecture = {**config, **overrides}
@@ -242,36 +236,24 @@ def _preset_normalization(weights, keras_hub) -> str | None:
             return None
     if converter is None:
         return None
-    scale = _per_channel(converter.scale, 1.0)
-    offset = _per_channel(converter.offset, 0.0)
-    for mode, (mode_scale, mode_offset) in _AFFINE.items():
-        if np.allclose(scale, mode_scale, rtol=1e-3) and np.allclose(
-            offset, mode_offset, atol=1e-3
-        ):
-            return mode
-    raise UserError(
-        f"The preset's image converter (scale={scale.tolist()}, offset="
-        f"{offset.tolist()}) matches none of {PIXEL_NORMALIZATIONS}; pass "
-        f"`pixel_normalization` explicitly. Received: weights={weights}"
+    mode = mode_of_affine(
+        converter.scale,
+        converter.offset,
+        scale_tolerance=(1e-3, 1e-8),
+        offset_tolerance=(1e-5, 1e-3),
     )
+    if mode is None:
+        raise UserError(
+            f"The preset's image converter (scale={_listed(converter.scale)}, "
+            f"offset={_listed(converter.offset)}) matches none of "
+            f"{PIXEL_NORMALIZATIONS}; pass `pixel_normalization` explicitly. "
+            f"Received: weights={weights}"
+        )
+    return mode
 
 
-def _per_channel(value, default):
-    if value is None:
-        value = default
-    value = np.asarray(keras.ops.convert_to_numpy(value), dtype="float64").ravel()
-    return np.broadcast_to(value, (3,))
-
-
-# Mode -> per-channel (scale, offset) mapping pixels in [0, 255].
-_AFFINE = {
-    "unit": (np.full(3, 1 / 255.0), np.zeros(3)),
-    "symmetric": (np.full(3, 1 / 127.5), np.full(3, -1.0)),
-    "imagenet": (
-        1 / (255.0 * np.asarray(IMAGENET_STD)),
-        -np.asarray(IMAGENET_MEAN) / np.asarray(IMAGENET_STD),
-    ),
-}
+def _listed(value):
+    return None if value is None else np.asarray(value, "float64").ravel().tolist()
 
 
 def _factory(name):

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import keras
 
 from csra_tf.backbones.tiny import tiny_backbone
-from csra_tf.config.choices import PIXEL_NORMALIZATIONS
 from csra_tf.errors import UserError
+from csra_tf.layers.pixel_normalization import check_pixel_normalization
 
 _REGISTRY: dict[str, Callable[..., keras.Model]] = {}
 
@@ -107,12 +107,7 @@ def create(
     """
     check_name(name)
     if pixel_normalization is not None:
-        if pixel_normalization not in PIXEL_NORMALIZATIONS:
-            raise UserError(
-                f"`pixel_normalization` must be None or one of "
-                f"{PIXEL_NORMALIZATIONS}. "
-                f"Received: pixel_normalization={pixel_normalization}"
-            )
+        check_pixel_normalization(pixel_normalization)
         overrides["pixel_normalization"] = pixel_normalization
     return _REGISTRY[name](weights=weights, image_size=image_size, **overrides)
 

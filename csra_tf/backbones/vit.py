@@ -21,7 +21,6 @@ import numpy as np
 from keras import ops
 
 from csra_tf.backbones.registry import register
-from csra_tf.config.choices import PIXEL_NORMALIZATIONS
 from csra_tf.convert.pth import load_state_dict
 from csra_tf.convert.timm_vit import (
     interpolate_position_embeddings,
@@ -29,9 +28,9 @@ from csra_tf.convert.timm_vit import (
 )
 from csra_tf.errors import UserError
 from csra_tf.layers.pixel_normalization import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
     PixelNormalization,
+    check_pixel_normalization,
+    mode_of_affine,
 )
 
 VIT_CONFIGS = {
@@ -53,7 +52,6 @@ DEFAULT_PIXEL_NORMALIZATION = "symmetric"
 
 _PATCHING_LAYER = "vit_patching_and_embedding"
 _HANDLE_SCHEMES = ("hf://", "kaggle://", "gs://")
-_SCALING_TOLERANCE = 1e-6
 
 
 @keras.saving.register_keras_serializable(package="csra_tf")
@@ -166,13 +164,7 @@ def vit_backbone(
         raise UserError(
             "ViT backbones need a fixed input size. Received: image_size=None"
         )
-    if pixel_normalization is not None and (
-        pixel_normalization not in PIXEL_NORMALIZATIONS
-    ):
-        raise UserError(
-            f"`pixel_normalization` must be None or one of {PIXEL_NORMALIZATIONS}. "
-            f"Received: pixel_normalization={pixel_normalization}"
-        )
+    check_pixel_normalization(pixel_normalization)
     if weights is not None and not isinstance(weights, Mapping):
         weights = os.fspath(weights)
     image_shape = (image_size, image_size, 3)
@@ -273,27 +265,7 @@ def _preset_pixel_scaling(weights):
     converter = keras_hub.layers.ViTImageConverter.from_preset(weights)
     scale = 1.0 if converter.scale is None else converter.scale
     offset = 0.0 if converter.offset is None else converter.offset
-    per_channel = (
-        np.broadcast_to(np.asarray(scale, "float64").ravel(), (3,)),
-        np.broadcast_to(np.asarray(offset, "float64").ravel(), (3,)),
-    )
-    for mode, (named_scale, named_offset) in _NAMED_SCALINGS.items():
-        if np.allclose(per_channel[0], named_scale, atol=_SCALING_TOLERANCE) and (
-            np.allclose(per_channel[1], named_offset, atol=_SCALING_TOLERANCE)
-        ):
-            return mode
-    return _plain(scale), _plain(offset)
-
-
-_NAMED_SCALINGS = {
-    "unit": ((1.0 / 255.0,) * 3, (0.0,) * 3),
-    "symmetric": ((1.0 / 127.5,) * 3, (-1.0,) * 3),
-    "imagenet": (
-        tuple(1.0 / (255.0 * s) for s in IMAGENET_STD),
-        tuple(-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD, strict=True)),
-    ),
-}
-"""Each `PixelNormalization` mode as per-channel `x * scale + offset`."""
+    return mode_of_affine(scale, offset) or (_plain(scale), _plain(offset))
 
 
 def _plain(value):

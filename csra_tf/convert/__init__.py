@@ -8,13 +8,14 @@ arrays onto the weights of a csra-tf backbone, with a shape check per tensor.
 
 Public API:
     load_state_dict          a `.pth` file -> {name: numpy array}, torch-free
+    strip_module_prefix      drops the `module.` prefix of DataParallel checkpoints
     load_torchvision_resnet  torchvision ResNet tensors -> keras-hub ResNetBackbone
     torchvision_resnet_layout  stage depths and widths of a ResNet state dict
     load_timm_vit_weights    timm ViT tensors -> keras-hub ViTBackbone
     timm_vit_layout          depth, width and patch size of a ViT state dict
 """
 
-from csra_tf.convert.pth import load_state_dict
+from csra_tf.convert.pth import load_state_dict, strip_module_prefix
 from csra_tf.convert.timm_vit import load_timm_vit_weights, timm_vit_layout
 from csra_tf.convert.torchvision_resnet import (
     load_torchvision_resnet,
@@ -25,6 +26,7 @@ __all__ = [
     "load_state_dict",
     "load_timm_vit_weights",
     "load_torchvision_resnet",
+    "strip_module_prefix",
     "timm_vit_layout",
     "torchvision_resnet_layout",
 ]

@@ -35,6 +35,9 @@ from csra_tf.errors import UserError
 # The pickled magic number that starts a legacy (non-zip) `torch.save` file.
 _LEGACY_MAGIC = b"l\xfc\x9cF\xf9 j\xa8P\x19"
 
+# The prefix nn.DataParallel adds to every key.
+_MODULE_PREFIX = "module."
+
 # Keys under which common training checkpoints wrap the state dict.
 _WRAPPER_KEYS = ("state_dict", "model")
 
@@ -522,3 +525,17 @@ def load_state_dict(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
             f"({type(error).__name__}: {error}). Received: path={path}"
         ) from error
     return _as_state_dict(path, obj)
+
+
+def strip_module_prefix(state_dict: Mapping[str, np.ndarray]) -> dict:
+    """Drops the `module.` prefix DataParallel adds to every key.
+
+    Args:
+        state_dict: tensor name -> array.
+
+    Returns:
+        The state dict with unprefixed names (unchanged when no key has it).
+    """
+    if state_dict and all(key.startswith(_MODULE_PREFIX) for key in state_dict):
+        return {key[len(_MODULE_PREFIX) :]: value for key, value in state_dict.items()}
+    return dict(state_dict)

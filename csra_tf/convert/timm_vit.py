@@ -23,6 +23,7 @@ from typing import NamedTuple
 import numpy as np
 from keras import ops
 
+from csra_tf.convert.pth import strip_module_prefix
 from csra_tf.errors import UserError
 
 IGNORED_PREFIXES = ("head.", "fc_norm.", "pre_logits.", "classifier.")
@@ -35,7 +36,6 @@ _BLOCK_KEY = re.compile(r"^blocks\.(\d+)\.")
 _PATCHING_LAYER = "vit_patching_and_embedding"
 _ENCODER_LAYER = "vit_encoder"
 _POSITION_KEY = "pos_embed"
-_MODULE_PREFIX = "module."
 _MAX_LISTED = 20
 
 
@@ -152,7 +152,7 @@ def load_timm_vit_weights(
             "timm ViT checkpoints hold a class token; build the backbone with "
             f"one. Received: vit.use_class_token={vit.use_class_token}"
         )
-    state = _strip_module_prefix(state_dict)
+    state = strip_module_prefix(state_dict)
     _check_architecture(vit, state)
     table = _weight_table(vit)
     ignored = sorted(k for k in state if k.startswith(tuple(ignored_prefixes)))
@@ -240,7 +240,7 @@ def timm_vit_layout(state_dict: Mapping[str, np.ndarray]) -> dict:
     >>> layout["num_layers"], layout["image_shape"]
     (24, (448, 448, 3))
     """
-    state = _strip_module_prefix(state_dict)
+    state = strip_module_prefix(state_dict)
     patch_key = "patch_embed.proj.weight"
     patch_weight = np.shape(state.get(patch_key, ()))
     if len(patch_weight) != 4:
@@ -268,13 +268,6 @@ def timm_vit_layout(state_dict: Mapping[str, np.ndarray]) -> dict:
             (side * patch[0], side * patch[1], int(patch_weight[1])) if square else None
         ),
     )
-
-
-def _strip_module_prefix(state_dict):
-    keys = list(state_dict)
-    if keys and all(k.startswith(_MODULE_PREFIX) for k in keys):
-        return {k[len(_MODULE_PREFIX) :]: v for k, v in state_dict.items()}
-    return dict(state_dict)
 
 
 def _check_architecture(vit, state):

@@ -23,14 +23,13 @@ import numpy as np
 
 from csra_tf import backbones, run_folder
 from csra_tf.config import TrainConfig
-from csra_tf.convert.pth import load_state_dict
+from csra_tf.convert.pth import load_state_dict, strip_module_prefix
 from csra_tf.data.benchmark_classes import BENCHMARK_CLASSES
 from csra_tf.errors import UserError
 from csra_tf.layers import CSRA
 from csra_tf.models import CSRAClassifier
 
 _HEAD_KEY = re.compile(r"^classifier\.multi_head\.(\d+)\.head\.(weight|bias)$")
-_MODULE_PREFIX = "module."
 
 AUTHORS_PIXEL_NORMALIZATION = {"resnet": "unit", "vit": "symmetric"}
 """The input scaling the authors trained each backbone family with."""
@@ -61,20 +60,6 @@ def backbone_family(backbone: str) -> str:
         f"--backbone must be one of {', '.join(supported)}. Received: "
         f"backbone={backbone}"
     )
-
-
-def strip_module_prefix(state_dict: Mapping[str, np.ndarray]) -> dict:
-    """Drops the `module.` prefix DataParallel adds to every key.
-
-    Args:
-        state_dict: tensor name -> array.
-
-    Returns:
-        The state dict with unprefixed names (unchanged when no key has it).
-    """
-    if state_dict and all(key.startswith(_MODULE_PREFIX) for key in state_dict):
-        return {key[len(_MODULE_PREFIX) :]: value for key, value in state_dict.items()}
-    return dict(state_dict)
 
 
 def split_heads(
