@@ -11,6 +11,9 @@ import tensorflow as tf
 from csra_tf.errors import UserError
 from csra_tf.metrics import sigmoid
 
+_SINGLE = "__output__"
+"""The key of a `predict` that returns one array rather than a mapping."""
+
 
 def predict_dataset(
     predict: Callable[[object], object],
@@ -61,9 +64,6 @@ def predict_dataset(
         raise UserError("The dataset is empty: nothing to predict.")
     joined = {name: np.concatenate(values) for name, values in outputs.items()}
     return joined.pop(_SINGLE) if _SINGLE in joined else joined, np.concatenate(targets)
-
-
-_SINGLE = "__output__"
 
 
 def predict_probabilities(
