@@ -30,6 +30,7 @@ from csra_tf.inference.runners import (
     TFLiteModel,
     model_image_size,
 )
+from csra_tf.models import fold_batch_norm
 
 BACKENDS = ("keras", "saved_model", "tflite")
 OUTPUT_FORMATS = ("jsonl", "table")
@@ -84,7 +85,7 @@ class Predictor:
         self.backend = backend_for(self.model_path)
         self._attention = None
         if self.backend == "keras":
-            self._model = run_folder.load_model(self.model_path)
+            self._model = fold_batch_norm(run_folder.load_model(self.model_path))
             self.image_size = model_image_size(self._model)
             self._attention = attention_parts(self._model)
             num_outputs = self._model.output_shape[-1]

@@ -4,19 +4,23 @@ Public API:
     CSRAClassifier     backbone + head, owned as `.backbone` and `.head`
     build_classifier   a `CSRAClassifier` from a backbone name and head settings
     build_head         the head layer of a head name (`HEADS`)
+    fold_batch_norm    an inference copy with BatchNorm folded into convolutions
     predict_dataset    runs a model over a batched dataset, one pass
     use_fused_batch_norm  BatchNormalization on TensorFlow's fused kernel
     predict_probabilities  sigmoid probabilities and targets over a dataset
 """
 
+from csra_tf.models.batch_norm_folding import FoldedBatchNormalization, fold_batch_norm
 from csra_tf.models.classifier import CSRAClassifier, build_classifier, build_head
 from csra_tf.models.fused_batch_norm import use_fused_batch_norm
 from csra_tf.models.predict import predict_dataset, predict_probabilities
 
 __all__ = [
     "CSRAClassifier",
+    "FoldedBatchNormalization",
     "build_classifier",
     "build_head",
+    "fold_batch_norm",
     "predict_dataset",
     "predict_probabilities",
     "use_fused_batch_norm",

@@ -78,7 +78,7 @@ def _tf_worker(name: str) -> None:
     import numpy as np
     import tensorflow as tf
 
-    from csra_tf.models import build_classifier
+    from csra_tf.models import build_classifier, fold_batch_norm
     from csra_tf.training import MaskedBinaryCrossentropy, MultiRateSGD
 
     tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
@@ -110,8 +110,12 @@ def _tf_worker(name: str) -> None:
         rng.integers(0, 2, (FLAGS.batch_size, NUM_CLASSES)), "float32"
     )
 
+    # Inference runs the folded copy, as csra-predict, csra-eval and the
+    # SavedModel export do (BatchNorm inside the convolutions).
+    inference_model = fold_batch_norm(model)
+
     def infer():
-        np.asarray(model.predict_on_batch(images))
+        np.asarray(inference_model.predict_on_batch(images))
 
     def train():
         model.train_on_batch(images, targets)
