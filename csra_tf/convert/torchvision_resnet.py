@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
+from csra_tf.convert.pth import strip_module_prefix
 from csra_tf.errors import UserError
 
 _BATCH_NORM_FIELDS = (
@@ -45,7 +46,8 @@ def torchvision_resnet_layout(state_dict: Mapping[str, np.ndarray]) -> dict:
 
     Args:
         state_dict: tensor name -> array, torchvision's names (`conv1.weight`,
-            `layer1.0.conv1.weight`, ...).
+            `layer1.0.conv1.weight`, ...; DataParallel's `module.` prefix is
+            accepted).
 
     Returns:
         A dict of `keras_hub.models.ResNetBackbone` arguments:
@@ -63,6 +65,7 @@ def torchvision_resnet_layout(state_dict: Mapping[str, np.ndarray]) -> dict:
     >>> layout["stackwise_num_blocks"], layout["block_type"]
     ([2], 'basic_block')
     """
+    state_dict = strip_module_prefix(state_dict)
     blocks: dict[int, int] = {}
     for key in state_dict:
         match = _BLOCK_KEY.match(key)
@@ -101,7 +104,8 @@ def load_torchvision_resnet(
             (`use_pre_activation=False`, one stem convolution, `"basic_block"`
             or `"bottleneck_block"`).
         state_dict: tensor name -> array, e.g. from
-            `csra_tf.convert.load_state_dict`.
+            `csra_tf.convert.load_state_dict` (DataParallel's `module.` prefix
+            is accepted).
         ignore_prefixes: names starting with these are skipped (the ImageNet
             classifier `fc.` by default; add `"classifier."` for the CSRA
             authors' checkpoints).
@@ -118,7 +122,7 @@ def load_torchvision_resnet(
     ignore_prefixes = tuple(ignore_prefixes)
     tensors = {
         key: value
-        for key, value in state_dict.items()
+        for key, value in strip_module_prefix(state_dict).items()
         if not key.endswith(_IGNORED_SUFFIX) and not key.startswith(ignore_prefixes)
     }
     _check_architecture(backbone, tensors)

@@ -69,6 +69,22 @@ def test_layout_inferred_from_the_state_dict(state_dict):
     )
 
 
+def test_module_prefix_is_accepted(expected, state_dict, imported):
+    # A checkpoint saved from DataParallel: every name starts with `module.`.
+    prefixed = {f"module.{key}": value for key, value in state_dict.items()}
+    assert torchvision_resnet_layout(prefixed) == torchvision_resnet_layout(state_dict)
+    size = int(expected["image_size"])
+    backbone = keras_hub.models.ResNetBackbone(
+        **backbones.TORCHVISION_RESNET_CONFIGS["resnet_tiny"],
+        image_shape=(size, size, 3),
+    )
+    load_torchvision_resnet(backbone, prefixed)
+    for got, want in zip(
+        backbone.weights, imported.get_layer(index=-1).weights, strict=True
+    ):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+
+
 def test_features_equal_pytorch(expected, imported):
     features = np.asarray(imported(expected["images"].astype("float32")))
     np.testing.assert_allclose(features, expected["features"], rtol=0, atol=TOLERANCE)
