@@ -184,3 +184,25 @@ def test_gradients_reach_every_head():
         loss = tf.reduce_sum(layer(x))
     grads = tape.gradient(loss, layer.trainable_variables)
     assert len(grads) == 4 and all(float(tf.reduce_sum(tf.abs(g))) > 0 for g in grads)
+
+
+def test_free_spatial_size_matches_the_paper_and_attention_keeps_its_shape():
+    # A model with (None, None, d) features: the layer reshapes by run-time
+    # shapes, one model serves every size, each giving Eq. 2-6 and 13.
+    rng = np.random.default_rng(5)
+    layer = CSRA(num_classes=3, num_heads=2, lam=0.4)
+    inputs = keras.Input((None, None, 6))
+    model = keras.Model(inputs, layer(inputs))
+    kernels = [rng.normal(size=(6, 3)).astype("float32") for _ in range(2)]
+    layer.set_weights(kernels)
+    for height, width in ((2, 5), (4, 3)):
+        x = rng.normal(size=(2, height, width, 6)).astype("float32")
+        expected = reference_csra(
+            x.reshape(2, height * width, 6), kernels, layer.temperatures, 0.4
+        )
+        got = model.predict_on_batch(x)
+        np.testing.assert_allclose(got, expected, rtol=2e-5, atol=2e-5)
+        attention = keras.ops.convert_to_numpy(
+            keras.ops.convert_to_tensor(layer.attention(keras.ops.convert_to_tensor(x)))
+        )
+        assert attention.shape == (2, height, width, 3)
