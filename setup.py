@@ -32,7 +32,7 @@ setup(
     ],
     extras_require={
         "gpu": ["tensorflow[and-cuda]>=2.20"],
-        "test": ["pytest", "scikit-learn", "ruff"],
+        "test": ["pytest", "pytest-xdist", "scikit-learn", "ruff"],
         # Only the side-by-side benchmark (experiments/benchmarks/vs_pytorch.py).
         "vs-pytorch": ["torch", "torchvision"],
     },

@@ -216,7 +216,7 @@ def test_lambda_main_reuses_train_flags(tmp_path, tiny_base, capsys):
             f"--flagfile={SHAPES_FLAGS}",
             *TINY_FLAGS,
             f"--data_dir={tiny_base.data_dir}",
-            "--lams=0,0.5",
+            "--lams=0.5",
             "--seeds=0",
         ],
     )

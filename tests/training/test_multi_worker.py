@@ -10,8 +10,7 @@ import sys
 import keras
 import pytest
 
-import csra_tf
-from csra_tf import data
+from csra_tf import data, models
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 _TIMEOUT_S = 150
@@ -114,12 +113,23 @@ def _checksum(log: str) -> float:
     return float(re.search(r"^CHECKSUM (\S+)$", log, re.MULTILINE).group(1))
 
 
-@pytest.mark.slow
-def test_two_workers_train_and_only_the_chief_writes(tmp_path):
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """One uninterrupted two-worker run (2 epochs, backups every 2 of the 4
+    steps of an epoch): checked below, and the state a killed-and-resumed run
+    must end with. Returns `(folder of the run, the chief's and worker 1's logs)`.
+    """
+    tmp_path = tmp_path_factory.mktemp("multi_worker_reference")
     _make_data(tmp_path)
-    codes, logs = _run_workers(tmp_path, _config(tmp_path), "run")
+    config = _config(tmp_path, epochs=2, backup_every_steps=2)
+    codes, logs = _run_workers(tmp_path, config, "reference")
     assert codes == [0, 0], _tails(logs)
+    return tmp_path, logs
 
+
+@pytest.mark.slow
+def test_two_workers_train_and_only_the_chief_writes(uninterrupted):
+    tmp_path, logs = uninterrupted
     files = {
         name: sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob(name))
         for name in ("model.keras", "metrics.json")
@@ -138,9 +148,10 @@ def test_two_workers_train_and_only_the_chief_writes(tmp_path):
     metrics = json.loads((chief / "metrics.json").read_text())
     assert 0.0 <= metrics["mAP"] <= 1.0
     assert metrics["class_names"] == list(data.SHAPE_CLASSES)
-    assert csra_tf  # imported: registers the custom objects for safe-mode loading
+    assert models  # imported: registers the custom objects for safe-mode loading
     model = keras.saving.load_model(chief / "model.keras", safe_mode=True)
     assert model.output_shape == (None, len(data.SHAPE_CLASSES))
+    assert int(model.optimizer.iterations.numpy()) == 8  # 2 epochs x 4 steps
 
 
 @pytest.mark.slow
@@ -165,17 +176,16 @@ def test_killed_run_resumes_at_the_next_epoch_on_all_workers(tmp_path):
 
 
 @pytest.mark.slow
-def test_killed_mid_epoch_resumes_at_that_step_with_the_same_data(tmp_path):
+def test_killed_mid_epoch_resumes_at_that_step_with_the_same_data(
+    tmp_path, uninterrupted
+):
     # Backups every 2 of the 4 steps of an epoch: both workers die right after
     # the first one (epoch 1, step 2); the rerun trains steps 3-4 of epoch 1
     # and epoch 2 from the batch the stream had reached, ending with the
-    # state of an uninterrupted run.
+    # state of the uninterrupted run.
+    _, reference = uninterrupted
     _make_data(tmp_path)
     config = _config(tmp_path, epochs=2, backup_every_steps=2)
-    (tmp_path / "reference").mkdir()
-    codes, reference = _run_workers(tmp_path / "reference", config, "reference")
-    assert codes == [0, 0], _tails(reference)
-
     codes, logs = _run_workers(tmp_path, config, "killed", exit_after_saves=1)
     assert codes == [_EXIT_CODE_KILLED] * 2, _tails(logs)
     codes, logs = _run_workers(tmp_path, config, "resumed")
