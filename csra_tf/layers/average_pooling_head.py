@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from csra_tf.errors import UserError
+from csra_tf.layers.feature_checks import check_feature_shape, check_num_classes
 
 
 @keras.saving.register_keras_serializable(package="csra_tf")
@@ -34,20 +34,10 @@ class AveragePoolingHead(keras.layers.Layer):
     def __init__(self, num_classes: int, **kwargs):
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
-        if not isinstance(num_classes, int) or num_classes < 1:
-            raise UserError(
-                "`num_classes` must be a positive int. "
-                f"Received: num_classes={num_classes}"
-            )
-        self.num_classes = num_classes
+        self.num_classes = check_num_classes(num_classes)
 
     def build(self, input_shape):
-        if len(input_shape) not in (3, 4) or input_shape[-1] is None:
-            raise UserError(
-                "AveragePoolingHead takes (B, h, w, d) or (B, N, d) features with a "
-                f"known d. Received: input_shape={input_shape}"
-            )
-        depth = int(input_shape[-1])
+        depth = check_feature_shape(type(self).__name__, input_shape)
         self.kernel = self.add_weight(
             name="kernel",
             shape=(depth, self.num_classes),

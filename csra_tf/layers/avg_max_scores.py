@@ -15,6 +15,7 @@ import keras
 from keras import ops
 
 from csra_tf.errors import UserError
+from csra_tf.layers.feature_checks import check_feature_shape
 
 OUTPUT_MODES = ("scores", "pooled")
 """`"scores"`: `activation(avg + lam * max)`; `"pooled"`: both pooled scores."""
@@ -77,13 +78,9 @@ class AvgMaxClassScores(keras.layers.Layer):
         self.output_mode = output_mode
 
     def build(self, input_shape):
-        if len(input_shape) not in (3, 4) or input_shape[-1] is None:
-            raise UserError(
-                "AvgMaxClassScores expects (B, h, w, d) or (B, N, d) with a known "
-                f"d. Received: input_shape={input_shape}"
-            )
+        depth = check_feature_shape(type(self).__name__, input_shape)
         self.kernel = self.add_weight(
-            name="kernel", shape=(input_shape[-1], self.units), dtype="float32"
+            name="kernel", shape=(depth, self.units), dtype="float32"
         )
         self.bias = (
             self.add_weight(

@@ -14,6 +14,7 @@ from keras import ops
 
 from csra_tf.config.choices import DEFAULT_TEMPERATURES
 from csra_tf.errors import UserError
+from csra_tf.layers.feature_checks import check_feature_shape, check_num_classes
 
 
 def default_temperatures(num_heads: int) -> tuple[float, ...]:
@@ -82,11 +83,7 @@ class CSRA(keras.layers.Layer):
         # Scores are computed in float32: do not let Keras cast the kernels.
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
-        if not isinstance(num_classes, int) or num_classes < 1:
-            raise UserError(
-                "`num_classes` must be a positive int. "
-                f"Received: num_classes={num_classes}"
-            )
+        check_num_classes(num_classes)
         if not isinstance(num_heads, int) or num_heads < 1:
             raise UserError(
                 f"`num_heads` must be a positive int. Received: num_heads={num_heads}"
@@ -114,17 +111,7 @@ class CSRA(keras.layers.Layer):
         self.kernels = []
 
     def build(self, input_shape):
-        if len(input_shape) not in (3, 4):
-            raise UserError(
-                "CSRA expects a feature map (B, h, w, d) or tokens (B, N, d). "
-                f"Received: input_shape={input_shape}"
-            )
-        dim = input_shape[-1]
-        if dim is None:
-            raise UserError(
-                "The channel dimension of CSRA's input must be known. "
-                f"Received: input_shape={input_shape}"
-            )
+        dim = check_feature_shape(type(self).__name__, input_shape)
         self.kernels = [
             self.add_weight(
                 name=f"kernel_{i}",
