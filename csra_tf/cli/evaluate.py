@@ -12,7 +12,7 @@ import os
 
 from absl import flags
 
-from csra_tf.cli.app import no_arguments, run_program
+from csra_tf.cli.app import assume_frozen_weights, no_arguments, run_program
 from csra_tf.cli.config_flags import define_data_flags, flag_overrides
 from csra_tf.config import TrainConfig
 from csra_tf.evaluation import evaluate_run
@@ -49,7 +49,8 @@ def main(argv):
 
 
 def run():
-    """Console-script entry point of `csra-eval`."""
+    """Console-script entry point of `csra-eval` (an inference-only process)."""
+    assume_frozen_weights()
     run_program(main, PROGRAM, __name__)
 
 

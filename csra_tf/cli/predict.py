@@ -21,7 +21,7 @@ import sys
 from absl import flags
 
 from csra_tf import run_folder
-from csra_tf.cli.app import quiet_tensorflow_logs, run_program
+from csra_tf.cli.app import assume_frozen_weights, quiet_tensorflow_logs, run_program
 from csra_tf.errors import UserError
 from csra_tf.inference import (
     Predictor,
@@ -83,7 +83,8 @@ def main(argv):
 
 
 def run():
-    """Console-script entry point of `csra-predict`."""
+    """Console-script entry point of `csra-predict` (an inference-only process)."""
+    assume_frozen_weights()
     run_program(main, PROGRAM, __name__)
 
 

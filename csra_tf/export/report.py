@@ -144,6 +144,10 @@ _INSTRUCTION_SETS = {
 }
 
 
+INT8_DOT_PRODUCT_SETS = ("AVX-VNNI", "AVX-512-VNNI", "AMX-INT8", "NEON-DOTPROD")
+"""Instruction sets with int8 dot products, which make int8 kernels fast."""
+
+
 def instruction_sets(cpuinfo_path: str = "/proc/cpuinfo") -> list[str]:
     """The vector instruction sets of this CPU that matter for TFLite latency.
 
@@ -218,8 +222,40 @@ def format_report(report: dict) -> str:
             f"latencies measured with {report.get('num_threads', '?')} thread(s) "
             f"on a CPU with {sets}"
         )
+    advice = int8_latency_advice(report)
+    if advice:
+        rows.append(advice)
     rows.append("PASSED" if report.get("passed") else "FAILED")
     return "\n".join(rows)
+
+
+def int8_latency_advice(report: dict) -> str | None:
+    """Why the int8 model is not faster than float32 here, when that is so.
+
+    Without int8 dot-product instructions (`INT8_DOT_PRODUCT_SETS`), XNNPACK's
+    x86 int8 kernels widen int8 to int16 and multiply-add with `vpmaddwd`:
+    16 products per cycle, as many as float32 FMA gives, so int8 cannot be
+    much faster and its per-tile requantisation makes it a little slower.
+
+    Args:
+        report: a report from `export_model`.
+
+    Returns:
+        One line for the table, or None when int8 was faster, was not
+        measured, or the CPU has dot-product instructions.
+    """
+    ratio = report.get("variants", {}).get("int8", {}).get("latency_ratio_to_float32")
+    sets = report.get("cpu_instruction_sets")
+    if ratio is None or ratio < 1.0 or not sets:
+        return None
+    if any(name in sets for name in INT8_DOT_PRODUCT_SETS):
+        return None
+    return (
+        f"int8 is not faster than float32 here ({ratio:.2f}x): this CPU has no int8 "
+        "dot-product instructions (VNNI, AMX, ARM dot product), and without them "
+        "int8 kernels multiply-add no more values per cycle than float32 FMA; int8 "
+        "still cuts the size 4x and is faster on phones and VNNI CPUs"
+    )
 
 
 def _num(value, width: int, spec: str) -> str:

@@ -4,11 +4,13 @@ The paper's models (torchvision ResNet-101 at 448 px with the CSRA head, H=1 and
 H=6; ViT-B/16 at 224 px with H=1) are built in csra-tf and in PyTorch (torchvision's
 own ResNet-101 / ViT-B/16 and the CSRA head written from the paper's equations),
 with the same weight shapes, batch and thread count. Each framework runs in its own
-worker process; the parent times them in interleaved rounds (who goes first
-alternates), one inference step and one SGD training step (BCE loss, momentum 0.9,
-weight decay 1e-4, head at 10x learning rate) at a time, and prints images/s and the
-ratio csra-tf / PyTorch. On a GPU, csra-tf runs in bfloat16 with XLA (`--device=gpu`)
-against PyTorch eager float32, as the project's targets state.
+worker processes (csra-tf in two: an inference-only one, as csra-predict and
+csra-eval are, and a training one); the parent times them in interleaved rounds
+(who goes first alternates), one inference step and one SGD training step (BCE
+loss, momentum 0.9, weight decay 1e-4, head at 10x learning rate) at a time, and
+prints images/s and the ratio csra-tf / PyTorch. On a GPU, csra-tf runs in
+bfloat16 with XLA (`--device=gpu`) against PyTorch eager float32, as the project's
+targets state.
 
 PyTorch is needed only here: `pip install -e ".[vs-pytorch]"`, or give a Python
 that has torch and torchvision with `--torch_python`.
@@ -42,7 +44,9 @@ flags.DEFINE_string(
     sys.executable,
     "Python that runs the PyTorch worker (one with torch and torchvision).",
 )
-flags.DEFINE_string("worker", None, "Internal: run as a worker (tf or torch).")
+flags.DEFINE_enum(
+    "worker", None, ["tf_infer", "tf_train", "torch"], "Internal: run as a worker."
+)
 flags.DEFINE_string("model", None, "Internal: the worker's model.")
 
 MODELS = {
@@ -56,14 +60,19 @@ DEFAULT_TEMPERATURES = {1: [1.0], 6: [1.0, 2.0, 3.0, 4.0, 5.0, float("inf")]}
 
 
 # ----------------------------------------------------------------- workers
-def _serve(infer, train) -> None:
-    """The worker's loop: `infer N` / `train N` -> one JSON line of step times."""
-    for kind in (infer, train, infer, train):  # trace, compile, warm caches
-        kind()
+def _serve(steps: dict) -> None:
+    """The worker's loop: `infer N` / `train N` -> one JSON line of step times.
+
+    Args:
+        steps: the worker's step functions by kind (`"infer"`, `"train"`).
+    """
+    for _ in range(2):  # trace, compile, warm caches
+        for step in steps.values():
+            step()
     print("ready", flush=True)
     for line in sys.stdin:
         command, count = line.split()
-        step = infer if command == "infer" else train
+        step = steps[command]
         times = []
         for _ in range(int(count)):
             start = time.perf_counter()
@@ -72,8 +81,12 @@ def _serve(infer, train) -> None:
         print(json.dumps(times), flush=True)
 
 
-def _tf_worker(name: str) -> None:
+def _tf_worker(name: str, kind: str) -> None:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    if kind == "infer":
+        # An inference-only process, as csra-predict and csra-eval are: oneDNN
+        # keeps each convolution's reordered filter (see cli/app.py).
+        os.environ.setdefault("TF_ONEDNN_ASSUME_FROZEN_WEIGHTS", "1")
     import keras
     import numpy as np
     import tensorflow as tf
@@ -110,17 +123,13 @@ def _tf_worker(name: str) -> None:
         rng.integers(0, 2, (FLAGS.batch_size, NUM_CLASSES)), "float32"
     )
 
-    # Inference runs the folded copy, as csra-predict, csra-eval and the
-    # SavedModel export do (BatchNorm inside the convolutions).
-    inference_model = fold_batch_norm(model)
-
-    def infer():
-        np.asarray(inference_model.predict_on_batch(images))
-
-    def train():
-        model.train_on_batch(images, targets)
-
-    _serve(infer, train)
+    if kind == "infer":
+        # Inference runs the folded copy, as csra-predict, csra-eval and the
+        # SavedModel export do (BatchNorm inside the convolutions).
+        inference_model = fold_batch_norm(model)
+        _serve({"infer": lambda: np.asarray(inference_model.predict_on_batch(images))})
+    else:
+        _serve({"train": lambda: model.train_on_batch(images, targets)})
 
 
 def _torch_worker(name: str) -> None:
@@ -212,19 +221,19 @@ def _torch_worker(name: str) -> None:
         optimizer.step()
         sync()
 
-    _serve(infer, train)
+    _serve({"infer": infer, "train": train})
 
 
 # ------------------------------------------------------------------ parent
 class _Worker:
-    def __init__(self, framework: str, model: str):
+    def __init__(self, worker: str, model: str):
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
-        python = FLAGS.torch_python if framework == "torch" else sys.executable
+        python = FLAGS.torch_python if worker == "torch" else sys.executable
         self.process = subprocess.Popen(
             [
                 python,
                 os.path.abspath(__file__),
-                f"--worker={framework}",
+                f"--worker={worker}",
                 f"--model={model}",
                 f"--threads={FLAGS.threads}",
                 f"--batch_size={FLAGS.batch_size}",
@@ -237,7 +246,7 @@ class _Worker:
         )
         line = self.process.stdout.readline().strip()
         if line != "ready":
-            raise RuntimeError(f"The {framework} worker for {model} did not start.")
+            raise RuntimeError(f"The {worker} worker for {model} did not start.")
 
     def time(self, kind: str, steps: int) -> list[float]:
         self.process.stdin.write(f"{kind} {steps}\n")
@@ -251,22 +260,32 @@ class _Worker:
 
 def _measure(model: str) -> dict:
     print(f"{model}: starting the workers (building and warming up)...", flush=True)
-    workers = {"csra-tf": _Worker("tf", model), "pytorch": _Worker("torch", model)}
-    times = {(fw, kind): [] for fw in workers for kind in ("infer", "train")}
+    # csra-tf infers and trains in separate processes: the inference one keeps
+    # oneDNN's reordered filters, which a training process must not.
+    torch_worker = _Worker("torch", model)
+    workers = {
+        ("csra-tf", "infer"): _Worker("tf_infer", model),
+        ("csra-tf", "train"): _Worker("tf_train", model),
+        ("pytorch", "infer"): torch_worker,
+        ("pytorch", "train"): torch_worker,
+    }
+    frameworks = ["csra-tf", "pytorch"]
+    times = {key: [] for key in workers}
     try:
         for round_index in range(FLAGS.rounds):
-            order = list(workers) if round_index % 2 == 0 else list(workers)[::-1]
+            order = frameworks if round_index % 2 == 0 else frameworks[::-1]
             for kind in ("infer", "train"):
                 for framework in order:
-                    times[framework, kind] += workers[framework].time(kind, FLAGS.steps)
+                    worker = workers[framework, kind]
+                    times[framework, kind] += worker.time(kind, FLAGS.steps)
             print(f"  round {round_index + 1}/{FLAGS.rounds} done", flush=True)
     finally:
-        for worker in workers.values():
+        for worker in set(workers.values()):
             worker.close()
     medians = {key: statistics.median(values) for key, values in times.items()}
     row = {"model": model}
     for kind in ("infer", "train"):
-        for framework in workers:
+        for framework in frameworks:
             row[f"{framework} {kind} img/s"] = (
                 FLAGS.batch_size / medians[framework, kind]
             )
@@ -296,8 +315,10 @@ def main(argv):
     """absl main: times every model, prints (and writes) the table."""
     del argv
     if FLAGS.worker:
-        worker = _tf_worker if FLAGS.worker == "tf" else _torch_worker
-        worker(FLAGS.model)
+        if FLAGS.worker == "torch":
+            _torch_worker(FLAGS.model)
+        else:
+            _tf_worker(FLAGS.model, FLAGS.worker.removeprefix("tf_"))
         return
     unknown = sorted(set(FLAGS.models) - set(MODELS))
     if unknown:

@@ -231,3 +231,32 @@ def test_instruction_sets_are_read_from_cpuinfo(tmp_path):
     )
     assert instruction_sets(str(cpuinfo)) == ["AVX2", "FMA", "AVX-512F", "AVX-512-VNNI"]
     assert instruction_sets(str(tmp_path / "missing")) == []
+
+
+@pytest.mark.parametrize(
+    "sets, ratio, advised",
+    [
+        (["AVX2", "FMA"], 1.19, True),
+        (["AVX2", "FMA", "AVX-512F", "AVX-512-VNNI"], 1.19, False),
+        (["NEON", "NEON-DOTPROD"], 1.05, False),
+        (["AVX2", "FMA"], 0.8, False),
+        ([], 1.19, False),  # unknown CPU: nothing to explain
+    ],
+)
+def test_slow_int8_is_explained_only_without_dot_products(sets, ratio, advised):
+    from csra_tf.export.report import int8_latency_advice
+
+    report = {
+        "cpu_instruction_sets": sets,
+        "variants": {
+            "float32": {"latency_ratio_to_float32": 1.0},
+            "int8": {"latency_ratio_to_float32": ratio},
+        },
+        "passed": True,
+    }
+    advice = int8_latency_advice(report)
+    assert (advice is not None) == advised
+    table = format_report(report).splitlines()
+    assert table[-1] == "PASSED"
+    if advised:
+        assert table[-2] == advice and f"({ratio:.2f}x)" in advice
