@@ -103,7 +103,8 @@ def parse_kernels(annotated: str, marker: str = "ukernel") -> list:
 
 def _callgrind(
     model_path: str, invokes: int, num_threads: int, out_file: str
-) -> tuple[int, str]:
+) -> tuple[int, dict[str, int]]:
+    """Runs the child under callgrind: its total and its kernels' counts."""
     command = [
         "valgrind",
         "--tool=callgrind",
@@ -115,9 +116,14 @@ def _callgrind(
         str(invokes),
         str(num_threads),
     ]
-    # NumPy's BLAS threads spin for a while after start-up; their instructions
-    # would differ between runs.
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    # NumPy's BLAS threads spin for a while after start-up, and Python's hash
+    # seed changes its own work: both would make runs differ.
+    env = {
+        **os.environ,
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONHASHSEED": "0",
+    }
     result = subprocess.run(
         command, capture_output=True, text=True, check=False, env=env
     )
@@ -126,7 +132,10 @@ def _callgrind(
             f"valgrind failed on {model_path} (status {result.returncode}): "
             f"{result.stderr.strip().splitlines()[-3:]}"
         )
-    return parse_collected(result.stderr), out_file
+    annotated = subprocess.run(
+        ["callgrind_annotate", out_file], capture_output=True, text=True, check=True
+    ).stdout
+    return parse_collected(result.stderr), dict(parse_kernels(annotated))
 
 
 def count_instructions(
@@ -156,19 +165,20 @@ def count_instructions(
         if shutil.which(tool) is None:
             raise UserError(f"`{tool}` is not on PATH; install valgrind.")
     with tempfile.TemporaryDirectory() as tmp:
-        base, _ = _callgrind(model_path, 1, num_threads, os.path.join(tmp, "base"))
-        total, out_file = _callgrind(
+        base, base_kernels = _callgrind(
+            model_path, 1, num_threads, os.path.join(tmp, "base")
+        )
+        total, kernels = _callgrind(
             model_path, 1 + invokes, num_threads, os.path.join(tmp, "full")
         )
-        annotated = subprocess.run(
-            ["callgrind_annotate", out_file],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
     per_invoke = (total - base) / invokes
-    kernels = tuple(
-        (name, count / (1 + invokes) / per_invoke)
-        for name, count in parse_kernels(annotated)[:top]
+    # A kernel's instructions of one inference, from the same difference.
+    kernel_counts = sorted(
+        (
+            ((count - base_kernels.get(name, 0)) / invokes, name)
+            for name, count in kernels.items()
+        ),
+        reverse=True,
     )
-    return InstructionCount(model_path, per_invoke, kernels)
+    shares = tuple((name, count / per_invoke) for count, name in kernel_counts[:top])
+    return InstructionCount(model_path, per_invoke, shares)
