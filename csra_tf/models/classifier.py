@@ -11,6 +11,8 @@ from csra_tf.config.choices import HEADS
 from csra_tf.errors import UserError
 from csra_tf.layers import CSRA, AveragePoolingHead, ClassAttentionPooling
 from csra_tf.models.fused_batch_norm import use_fused_batch_norm
+from csra_tf.models.fused_dense import use_fused_dense
+from csra_tf.models.fused_layer_norm import use_fused_layer_norm
 
 
 @keras.saving.register_keras_serializable(package="csra_tf")
@@ -23,7 +25,9 @@ class CSRAClassifier(keras.Model):
     model maps RGB pixels in [0, 255] to per-class logits; pixel normalisation
     lives inside the backbone, so SavedModel and TFLite exports take plain
     pixels. The backbone's BatchNormalization layers run on TensorFlow's fused
-    kernel (`use_fused_batch_norm`).
+    kernel (`use_fused_batch_norm`), its Dense / EinsumDense and
+    LayerNormalization layers in forms oneDNN fuses (`use_fused_dense`,
+    `use_fused_layer_norm`).
 
     Args:
         backbone: a `keras.Model` mapping `(B, S, S, 3)` pixels in [0, 255] to
@@ -59,6 +63,8 @@ class CSRAClassifier(keras.Model):
         if not 0.0 <= dropout < 1.0:
             raise UserError(f"`dropout` must be in [0, 1). Received: dropout={dropout}")
         use_fused_batch_norm(backbone)
+        use_fused_dense(backbone)
+        use_fused_layer_norm(backbone)
         inputs = keras.Input(tuple(backbone.input_shape[1:]), name="images")
         features = backbone(inputs)
         feature_dropout = (
