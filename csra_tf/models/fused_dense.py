@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import math
 import re
-import types
 
 import keras
 import tensorflow as tf
+
+from csra_tf.models.layer_calls import replace_calls
 
 
 def _plain(layer) -> bool:
@@ -141,17 +142,10 @@ def use_fused_dense(model) -> int:
     >>> use_fused_dense(backbones.create("vit_tiny", image_size=32)) > 0
     True
     """
-    count = 0
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        if _eligible(layer) and not _switched(layer):
-            call = (
-                _dense_call if type(layer) is keras.layers.Dense else _einsum_dense_call
-            )
-            layer.call = types.MethodType(call, layer)
-            count += 1
-    return count
+    return replace_calls(model, _fused_call_of)
 
 
-def _switched(layer) -> bool:
-    call = getattr(layer.call, "__func__", None)
-    return call in (_dense_call, _einsum_dense_call)
+def _fused_call_of(layer):
+    if not _eligible(layer):
+        return None
+    return _dense_call if type(layer) is keras.layers.Dense else _einsum_dense_call

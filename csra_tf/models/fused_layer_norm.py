@@ -15,10 +15,10 @@ class, configuration and weights, so saved models are unchanged;
 
 from __future__ import annotations
 
-import types
-
 import keras
 import tensorflow as tf
+
+from csra_tf.models.layer_calls import replace_calls
 
 
 def _eligible(layer) -> bool:
@@ -64,12 +64,4 @@ def use_fused_layer_norm(model) -> int:
     >>> use_fused_layer_norm(backbones.create("vit_tiny", image_size=32)) > 0
     True
     """
-    count = 0
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        if (
-            _eligible(layer)
-            and getattr(layer.call, "__func__", None) is not _fused_call
-        ):
-            layer.call = types.MethodType(_fused_call, layer)
-            count += 1
-    return count
+    return replace_calls(model, lambda layer: _fused_call if _eligible(layer) else None)
