@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import math
 import re
+import types
 
 import keras
 import tensorflow as tf
-
-from csra_tf.models.layer_calls import replace_calls
 
 
 def _plain(layer) -> bool:
@@ -142,10 +141,17 @@ def use_fused_dense(model) -> int:
     >>> use_fused_dense(backbones.create("vit_tiny", image_size=32)) > 0
     True
     """
-    return replace_calls(model, _fused_call_of)
+    count = 0
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        call = _fused_call_of(layer)
+        if call is not None and getattr(layer.call, "__func__", None) is not call:
+            layer.call = types.MethodType(call, layer)
+            count += 1
+    return count
 
 
 def _fused_call_of(layer):
+    """The fused call for `layer`, or None to keep its own."""
     if not _eligible(layer):
         return None
     return _dense_call if type(layer) is keras.layers.Dense else _einsum_dense_call
