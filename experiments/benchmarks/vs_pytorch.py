@@ -84,9 +84,10 @@ def _serve(steps: dict) -> None:
 def _tf_worker(name: str, kind: str) -> None:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     if kind == "infer":
-        # An inference-only process, as csra-predict and csra-eval are: oneDNN
-        # keeps each convolution's reordered filter (see cli/app.py).
-        os.environ.setdefault("TF_ONEDNN_ASSUME_FROZEN_WEIGHTS", "1")
+        from csra_tf.cli.app import assume_frozen_weights
+
+        # An inference-only process, as csra-predict and csra-eval are.
+        assume_frozen_weights()
     import keras
     import numpy as np
     import tensorflow as tf
