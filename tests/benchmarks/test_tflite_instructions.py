@@ -1,5 +1,6 @@
 """Counting a TFLite inference's instructions under callgrind (AVX2 code paths)."""
 
+import os
 import shutil
 
 import keras
@@ -53,7 +54,12 @@ def test_bad_arguments_are_user_errors(tmp_path):
         count_instructions(str(model), invokes=0)
 
 
-@pytest.mark.skipif(shutil.which("valgrind") is None, reason="needs valgrind")
+# Skipped only outside CI: on a CI machine without valgrind the test fails, so the
+# AVX2-kernel claim is never left unchecked there.
+@pytest.mark.skipif(
+    shutil.which("valgrind") is None and not os.environ.get("CI"),
+    reason="needs valgrind",
+)
 def test_a_convolution_runs_avx2_era_kernels_under_callgrind(tmp_path):
     inputs = keras.Input((32, 32, 8), batch_size=1)
     outputs = keras.layers.Conv2D(32, 3, padding="same", activation="relu")(inputs)
