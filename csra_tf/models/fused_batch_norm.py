@@ -27,16 +27,23 @@ def _eligible(layer) -> bool:
     return (
         type(layer) is keras.layers.BatchNormalization
         and not layer.renorm
-        and not getattr(layer, "synchronized", False)
         and layer.axis in (-1, 3)
         and layer.scale
         and layer.center
     )
 
 
+def _synchronizes(layer) -> bool:
+    """Whether Keras's call would average the batch moments over replicas."""
+    if not getattr(layer, "synchronized", False):
+        return False
+    context = tf.distribute.get_replica_context()
+    return context is not None and context.num_replicas_in_sync > 1
+
+
 def _fused_call(self, inputs, training=None, mask=None):
     """BatchNormalization.call through `FusedBatchNormV3` (NHWC, 4-D inputs)."""
-    if mask is not None or len(inputs.shape) != 4:
+    if mask is not None or len(inputs.shape) != 4 or _synchronizes(self):
         return keras.layers.BatchNormalization.call(
             self, inputs, training=training, mask=mask
         )
@@ -78,9 +85,11 @@ def use_fused_batch_norm(model: keras.Model) -> int:
     """Runs the eligible BatchNormalization layers of `model` on the fused kernel.
 
     Eligible: plain `keras.layers.BatchNormalization` over the channels of
-    channels-last inputs, with scale and centre, without renorm or
-    cross-replica synchronisation (those keep Keras's own call). Other inputs
-    (masks, non-4-D tensors) fall back to Keras's call at run time.
+    channels-last inputs, with scale and centre, without renorm (those keep
+    Keras's own call). At run time, masked or non-4-D inputs fall back to
+    Keras's call, and so does a `synchronized=True` layer under a strategy of
+    several replicas (the moments are then averaged across replicas); with one
+    replica, synchronisation changes nothing and the fused kernel runs.
 
     Args:
         model: a model; nested models are searched too.

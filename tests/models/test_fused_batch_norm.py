@@ -8,13 +8,15 @@ import tensorflow as tf
 from csra_tf.models import build_classifier, use_fused_batch_norm
 
 
-def _pair(momentum=0.9):
+def _pair(momentum=0.9, synchronized=False):
     """Two identical BatchNormalization layers in models; the second fused."""
     rng = np.random.default_rng(0)
     layers = []
     for _ in range(2):
         inputs = keras.Input((6, 5, 4))
-        layer = keras.layers.BatchNormalization(momentum=momentum)
+        layer = keras.layers.BatchNormalization(
+            momentum=momentum, synchronized=synchronized
+        )
         model = keras.Model(inputs, layer(inputs))
         layer.set_weights(
             [
@@ -30,18 +32,26 @@ def _pair(momentum=0.9):
     return layers
 
 
+@pytest.mark.parametrize("synchronized", [False, True])
 @pytest.mark.parametrize("training", [False, True])
-def test_outputs_gradients_and_moving_statistics_match_keras(training):
-    (plain_model, plain), (fused_model, fused) = _pair()
+def test_outputs_gradients_and_moving_statistics_match_keras(training, synchronized):
+    # A synchronised layer with one replica: Keras all-reduces the moments over
+    # that one replica (inside a strategy's step), the fused kernel runs as is.
+    (plain_model, plain), (fused_model, fused) = _pair(synchronized=synchronized)
     initial = [w.numpy() for w in fused.weights]
     x = tf.constant(np.random.default_rng(1).normal(2, 3, (3, 6, 5, 4)), tf.float32)
-    results = []
-    for model, layer in ((plain_model, plain), (fused_model, fused)):
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+
+    def forward_backward(model, layer):
         with tf.GradientTape() as tape:
             tape.watch(x)
             y = model(x, training=training)
             loss = tf.reduce_sum(y * tf.range(4, dtype=tf.float32))
-        grads = tape.gradient(loss, [x, layer.gamma.value, layer.beta.value])
+        return y, tape.gradient(loss, [x, layer.gamma.value, layer.beta.value])
+
+    results = []
+    for model, layer in ((plain_model, plain), (fused_model, fused)):
+        y, grads = strategy.run(tf.function(forward_backward), (model, layer))
         results.append((y, grads, [w.numpy() for w in layer.weights]))
     (y0, g0, w0), (y1, g1, w1) = results
     np.testing.assert_allclose(y1, y0, rtol=1e-4, atol=1e-4)
@@ -55,7 +65,27 @@ def test_outputs_gradients_and_moving_statistics_match_keras(training):
     assert np.allclose(w1[2], initial[2]) != training
 
 
-def test_classifiers_use_it_and_synchronized_batch_norm_is_left_alone(tmp_path):
+def test_synchronized_batch_norm_keeps_keras_call_with_several_replicas():
+    (_, plain), (_, fused) = _pair(synchronized=True)
+    calls = []
+    plain_call = keras.layers.BatchNormalization.call
+
+    def recording_call(self, *args, **kwargs):
+        calls.append(self is fused)
+        return plain_call(self, *args, **kwargs)
+
+    x = tf.zeros((2, 6, 5, 4))
+    context = tf.distribute.get_replica_context()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(keras.layers.BatchNormalization, "call", recording_call)
+        fused(x, training=True)  # one replica: the fused kernel, not Keras's
+        assert calls == []
+        patch.setattr(type(context), "num_replicas_in_sync", property(lambda _: 2))
+        fused(x, training=True)  # several: Keras's call averages the moments
+        assert calls == [True]
+
+
+def test_classifiers_use_it(tmp_path):
     model = build_classifier("resnet_tiny", num_classes=3, image_size=32)
     fused = [
         layer
@@ -63,9 +93,13 @@ def test_classifiers_use_it_and_synchronized_batch_norm_is_left_alone(tmp_path):
         if isinstance(layer, keras.layers.BatchNormalization) and "call" in vars(layer)
     ]
     assert fused
-    # The tiny backbone's BatchNorm is synchronised across replicas: not fused.
+    # The tiny backbone's synchronised BatchNorm layers too.
     tiny = build_classifier("tiny", num_classes=3, image_size=32)
-    assert not any("call" in vars(layer) for layer in _all_layers(tiny.backbone))
+    assert all(
+        "call" in vars(layer)
+        for layer in _all_layers(tiny.backbone)
+        if isinstance(layer, keras.layers.BatchNormalization)
+    )
     # A loaded model is fused again and gives the same outputs.
     x = np.random.default_rng(2).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
     model.save(tmp_path / "m.keras")
