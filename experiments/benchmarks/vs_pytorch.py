@@ -8,9 +8,14 @@ worker processes (csra-tf in two: an inference-only one, as csra-predict and
 csra-eval are, and a training one); the parent times them in interleaved rounds
 (who goes first alternates), one inference step and one SGD training step (BCE
 loss, momentum 0.9, weight decay 1e-4, head at 10x learning rate) at a time, and
-prints images/s and the ratio csra-tf / PyTorch. On a GPU, csra-tf runs in
-bfloat16 with XLA (`--device=gpu`) against PyTorch eager float32, as the project's
-targets state.
+prints images/s and the ratio csra-tf / PyTorch. Next to each ratio is its
+ceiling: PyTorch's step time over the step's matrix-product and convolution
+FLOPs (counted by PyTorch) at the best GEMM rate either framework reached on a
+2048 x 2048 product: the largest ratio a float32 implementation of the same
+arithmetic could reach on this machine. `--max_isa=avx2` limits both frameworks' matrix
+libraries to AVX2 + FMA, the code paths of an AVX2-only CPU. On a GPU, csra-tf
+runs in bfloat16 with XLA (`--device=gpu`) against PyTorch eager float32, as the
+project's targets state.
 
 PyTorch is needed only here: `pip install -e ".[vs-pytorch]"`, or give a Python
 that has torch and torchvision with `--torch_python`.
@@ -38,6 +43,13 @@ flags.DEFINE_integer("threads", 2, "CPU threads of each framework.")
 flags.DEFINE_integer("rounds", 3, "Interleaved rounds.")
 flags.DEFINE_integer("steps", 2, "Timed steps per round, framework and kind.")
 flags.DEFINE_enum("device", "cpu", ["cpu", "gpu"], "cpu, or gpu (csra-tf bf16 + XLA).")
+flags.DEFINE_enum(
+    "max_isa",
+    "native",
+    ["native", "avx2"],
+    "native, or avx2: both frameworks' matrix libraries (oneDNN, MKL, PyTorch's "
+    "own kernels) use at most AVX2 + FMA, the code paths of an AVX2-only CPU.",
+)
 flags.DEFINE_string("output_md", None, "Also write the table to this Markdown file.")
 flags.DEFINE_string(
     "torch_python",
@@ -55,21 +67,31 @@ MODELS = {
     "r101_h6": ("resnet101", "resnet101", 448, 6, 0.5),
     "vitb16_h1": ("vit_b16", "vit_b_16", 224, 1, 0.3),
 }
+# Each library's own switch for the newest instructions it may use.
+AVX2_ONLY = {
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+    "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+    "ATEN_CPU_CAPABILITY": "avx2",
+}
 NUM_CLASSES = 80
+GEMM_SIDE = 2048  # the square product that measures the attainable GEMM rate
 DEFAULT_TEMPERATURES = {1: [1.0], 6: [1.0, 2.0, 3.0, 4.0, 5.0, float("inf")]}
 
 
 # ----------------------------------------------------------------- workers
-def _serve(steps: dict) -> None:
+def _serve(steps: dict, facts: dict) -> None:
     """The worker's loop: `infer N` / `train N` -> one JSON line of step times.
 
     Args:
         steps: the worker's step functions by kind (`"infer"`, `"train"`).
+        facts: measured once after the warm-up, sent to the parent as the JSON
+            line that says the worker is ready (`gemm_flop_s`, and `flops` from
+            the PyTorch worker).
     """
     for _ in range(2):  # trace, compile, warm caches
         for step in steps.values():
             step()
-    print("ready", flush=True)
+    print(json.dumps({"ready": True, **facts}), flush=True)
     for line in sys.stdin:
         command, count = line.split()
         step = steps[command]
@@ -79,6 +101,18 @@ def _serve(steps: dict) -> None:
             step()
             times.append(time.perf_counter() - start)
         print(json.dumps(times), flush=True)
+
+
+def _best_rate(matmul, tries: int = 4) -> float:
+    """Best floating-point operations per second of `matmul()` on one
+    GEMM_SIDE x GEMM_SIDE product (the machine's attainable GEMM rate)."""
+    matmul()
+    best = float("inf")
+    for _ in range(tries):
+        start = time.perf_counter()
+        matmul()
+        best = min(best, time.perf_counter() - start)
+    return 2 * GEMM_SIDE**3 / best
 
 
 def _tf_worker(name: str, kind: str) -> None:
@@ -124,13 +158,16 @@ def _tf_worker(name: str, kind: str) -> None:
         rng.integers(0, 2, (FLAGS.batch_size, NUM_CLASSES)), "float32"
     )
 
+    square = tf.constant(rng.standard_normal((GEMM_SIDE, GEMM_SIDE)), "float32")
+    facts = {"gemm_flop_s": _best_rate(lambda: tf.matmul(square, square).numpy())}
     if kind == "infer":
         # Inference runs the folded copy, as csra-predict, csra-eval and the
         # SavedModel export do (BatchNorm inside the convolutions).
         inference_model = fold_batch_norm(model)
-        _serve({"infer": lambda: np.asarray(inference_model.predict_on_batch(images))})
+        steps = {"infer": lambda: np.asarray(inference_model.predict_on_batch(images))}
     else:
-        _serve({"train": lambda: model.train_on_batch(images, targets)})
+        steps = {"train": lambda: model.train_on_batch(images, targets)}
+    _serve(steps, facts)
 
 
 def _torch_worker(name: str) -> None:
@@ -222,13 +259,36 @@ def _torch_worker(name: str) -> None:
         optimizer.step()
         sync()
 
-    _serve({"infer": infer, "train": train})
+    def matmul():
+        torch.mm(square, square)
+        sync()
+
+    # The network's matrix-product and convolution work, counted by PyTorch on
+    # the training-mode forward and on a whole training step, with attention
+    # computed by its plain matrix products (fused kernels are not counted).
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    square = torch.randn(GEMM_SIDE, GEMM_SIDE, generator=generator).to(device)
+    flops = {}
+    model.train()
+    with sdpa_kernel(SDPBackend.MATH):
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(images)
+        flops["infer"] = counter.get_total_flops()
+        with FlopCounterMode(display=False) as counter:
+            train()
+        flops["train"] = counter.get_total_flops()
+    facts = {"gemm_flop_s": _best_rate(matmul), "flops": flops}
+    _serve({"infer": infer, "train": train}, facts)
 
 
 # ------------------------------------------------------------------ parent
 class _Worker:
     def __init__(self, worker: str, model: str):
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
+        if FLAGS.max_isa == "avx2":
+            env.update(AVX2_ONLY)
         python = FLAGS.torch_python if worker == "torch" else sys.executable
         self.process = subprocess.Popen(
             [
@@ -246,7 +306,8 @@ class _Worker:
             env=env,
         )
         line = self.process.stdout.readline().strip()
-        if line != "ready":
+        self.facts = json.loads(line) if line.startswith("{") else {}
+        if not self.facts.get("ready"):
             raise RuntimeError(f"The {worker} worker for {model} did not start.")
 
     def time(self, kind: str, steps: int) -> list[float]:
@@ -284,6 +345,13 @@ def _measure(model: str) -> dict:
         for worker in set(workers.values()):
             worker.close()
     medians = {key: statistics.median(values) for key, values in times.items()}
+    # The fastest any framework could run the step: all its matrix-product and
+    # convolution work at the best GEMM rate either framework reached, and
+    # nothing else taking time. PyTorch's time over it is the largest ratio an
+    # exact float32 csra-tf could reach (not a bound for --device=gpu, where
+    # csra-tf computes in bfloat16).
+    gemm_flop_s = max(worker.facts["gemm_flop_s"] for worker in workers.values())
+    flops = torch_worker.facts["flops"]
     row = {"model": model}
     for kind in ("infer", "train"):
         for framework in frameworks:
@@ -291,6 +359,15 @@ def _measure(model: str) -> dict:
                 FLAGS.batch_size / medians[framework, kind]
             )
         row[f"{kind} ratio"] = medians["pytorch", kind] / medians["csra-tf", kind]
+        if FLAGS.device == "cpu":
+            floor = flops[kind] / gemm_flop_s
+            row[f"{kind} ceiling"] = medians["pytorch", kind] / floor
+    print(
+        f"  best GEMM rate {gemm_flop_s / 1e9:.0f} GFLOP/s; matrix work per step "
+        f"{flops['infer'] / 1e9:.1f} GFLOP inference, {flops['train'] / 1e9:.1f} "
+        "GFLOP training",
+        flush=True,
+    )
     return row
 
 
@@ -331,8 +408,11 @@ def main(argv):
     text = (
         f"`{command}` (batch {FLAGS.batch_size}, {FLAGS.threads} threads each, "
         f"{FLAGS.rounds} interleaved rounds of {FLAGS.steps} steps, device "
-        f"{FLAGS.device}; ratio = PyTorch step time / csra-tf step time, > 1 means "
-        "csra-tf is faster)\n\n" + _table(rows) + "\n"
+        f"{FLAGS.device}, instruction sets {FLAGS.max_isa}; ratio = PyTorch step "
+        "time / csra-tf step time, > 1 means csra-tf is faster; ceiling = PyTorch "
+        "step time / the step's matrix-product and convolution FLOPs at the best "
+        "measured GEMM rate, the largest ratio a float32 implementation of the "
+        "same arithmetic can reach)\n\n" + _table(rows) + "\n"
     )
     print(text)
     if FLAGS.output_md:
