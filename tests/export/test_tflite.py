@@ -12,9 +12,12 @@ from csra_tf.export import (
 from csra_tf.export.tflite import VARIANTS, list_ops
 from csra_tf.inference import TFLiteModel
 from csra_tf.models import build_classifier
-from tests.exported_model import CLASS_NAMES, IMAGE_SIZE, probabilities
+from tests.exported_model import CLASS_NAMES, IMAGE_SIZE, labelled_images, probabilities
 
-# Max |delta probability| against Keras on random images, per variant.
+# Max |delta probability| against Keras, per variant, on images like those the
+# int8 variants were calibrated on. (On uniform noise, outside that distribution,
+# the full-integer model's activations clip: its error there ranged 0.003-0.14
+# over fixture models trained from different seeds.)
 TOLERANCES = {"float32": 1e-4, "float16": 5e-3, "dynamic_int8": 0.1, "int8": 0.1}
 
 
@@ -26,9 +29,9 @@ def test_variant_is_builtin_only_and_matches_keras(exported, model, variant):
     assert not any(op.startswith("Flex") for op in ops)
     tflite = TFLiteModel(content)
     assert tflite.output_names == ["logits", "probabilities"]
-    images = np.random.default_rng(3).uniform(0, 255, (4, IMAGE_SIZE, IMAGE_SIZE, 3))
+    images, _ = labelled_images(np.random.default_rng(3), 8)
     outputs = tflite(images)
-    assert outputs["probabilities"].shape == (4, len(CLASS_NAMES))
+    assert outputs["probabilities"].shape == (8, len(CLASS_NAMES))
     assert outputs["probabilities"].dtype == np.float32
     delta = np.abs(outputs["probabilities"] - probabilities(model, images)).max()
     assert delta <= TOLERANCES[variant]

@@ -26,7 +26,11 @@ def test_two_replicas_match_one_replica_with_double_batch():
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     # Two optimizer steps of batch 8 = 2 replicas x 4 (synchronised BatchNorm).
-    assert report["max_weight_diff"] < 1e-5, report
+    # Weights differ by rounding only: at most 0.24 % of a weight's own update
+    # with AVX2 matrix kernels (the first convolution's gradient sums 8192
+    # products per device), 0.009 % with AVX-512; unsynchronised BatchNorm
+    # statistics differ by 107 % of it.
+    assert report["max_diff_per_update"] < 1e-2, report
     assert report["loss"][0] == pytest.approx(report["loss"][1], abs=1e-5)
     assert report["fit_mAP"][0] == pytest.approx(report["fit_mAP"][1], abs=1e-6)
     assert report["eval_mAP"][0] == pytest.approx(report["eval_mAP"][1], abs=1e-6)
