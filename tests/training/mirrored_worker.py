@@ -53,11 +53,11 @@ print(
                 for a, b in zip(single[0], mirrored[0], strict=True)
             ),
             # Per weight: the runs' difference over the single run's own update,
-            # the scale at which a wrong synchronisation would show.
+            # the scale at which a wrong synchronisation would show (a weight
+            # that did not move must not differ at all).
             "max_diff_per_update": max(
-                float(np.max(np.abs(a - b)) / np.max(np.abs(a - w0)))
+                float(np.max(np.abs(a - b)) / max(np.max(np.abs(a - w0)), 1e-30))
                 for a, b, w0 in zip(single[0], mirrored[0], initial, strict=True)
-                if np.max(np.abs(a - w0)) > 0
             ),
             "loss": [single[1]["loss"][-1], mirrored[1]["loss"][-1]],
             "fit_mAP": [single[1]["mAP"][-1], mirrored[1]["mAP"][-1]],
