@@ -8,6 +8,7 @@ Public API:
     predict_dataset    runs a model over a batched dataset, one pass
     use_fused_batch_norm  BatchNormalization on TensorFlow's fused kernel
     use_fused_dense    Dense / EinsumDense as 2-D matmuls oneDNN fuses
+    use_fused_layer_norm  LayerNormalization on XLA kernels while training
     predict_probabilities  sigmoid probabilities and targets over a dataset
 """
 
@@ -15,6 +16,7 @@ from csra_tf.models.batch_norm_folding import FoldedBatchNormalization, fold_bat
 from csra_tf.models.classifier import CSRAClassifier, build_classifier, build_head
 from csra_tf.models.fused_batch_norm import use_fused_batch_norm
 from csra_tf.models.fused_dense import use_fused_dense
+from csra_tf.models.fused_layer_norm import use_fused_layer_norm
 from csra_tf.models.predict import predict_dataset, predict_probabilities
 
 __all__ = [
@@ -27,4 +29,5 @@ __all__ = [
     "predict_probabilities",
     "use_fused_batch_norm",
     "use_fused_dense",
+    "use_fused_layer_norm",
 ]

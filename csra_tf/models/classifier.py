@@ -12,6 +12,7 @@ from csra_tf.errors import UserError
 from csra_tf.layers import CSRA, AveragePoolingHead, ClassAttentionPooling
 from csra_tf.models.fused_batch_norm import use_fused_batch_norm
 from csra_tf.models.fused_dense import use_fused_dense
+from csra_tf.models.fused_layer_norm import use_fused_layer_norm
 
 
 @keras.saving.register_keras_serializable(package="csra_tf")
@@ -25,7 +26,9 @@ class CSRAClassifier(keras.Model):
     lives inside the backbone, so SavedModel and TFLite exports take plain
     pixels. The backbone's BatchNormalization layers run on TensorFlow's fused
     kernel (`use_fused_batch_norm`), its Dense / EinsumDense layers as 2-D
-    matmuls oneDNN fuses with their bias and activation (`use_fused_dense`).
+    matmuls oneDNN fuses with their bias and activation (`use_fused_dense`),
+    and while training its LayerNormalization layers and exact GELUs run as
+    one XLA kernel per direction (`use_fused_layer_norm`, `xla_kernels`).
 
     Args:
         backbone: a `keras.Model` mapping `(B, S, S, 3)` pixels in [0, 255] to
@@ -62,6 +65,7 @@ class CSRAClassifier(keras.Model):
             raise UserError(f"`dropout` must be in [0, 1). Received: dropout={dropout}")
         use_fused_batch_norm(backbone)
         use_fused_dense(backbone)
+        use_fused_layer_norm(backbone)
         inputs = keras.Input(tuple(backbone.input_shape[1:]), name="images")
         features = backbone(inputs)
         feature_dropout = (

@@ -5,7 +5,10 @@ batched matmul followed by separate bias and activation ops, and `EinsumDense`
 (the query, key, value and output projections of `MultiHeadAttention`) through
 `einsum`. On CPU grappler fuses neither. The same product written as a 2-D
 `MatMul` + `BiasAdd` (+ activation) on flattened tokens becomes one oneDNN
-`_FusedMatMul`, GELU included (docs/benchmarks.md).
+`_FusedMatMul`, GELU included (docs/benchmarks.md). While training, an exact
+GELU runs as `xla_kernels.gelu` instead (one XLA kernel forward, one for the
+gradient), since the matmul can then not absorb it: its input is kept for the
+gradient.
 
 `use_fused_dense(model)` gives every eligible layer of a model (nested models
 and layers included) such a call. Outputs are the same products up to float
@@ -22,6 +25,8 @@ import types
 
 import keras
 import tensorflow as tf
+
+from csra_tf.models.xla_kernels import gelu
 
 
 def _plain(layer) -> bool:
@@ -86,7 +91,9 @@ def _eligible(layer) -> bool:
     return False
 
 
-def _flat_matmul(layer, inputs, num_contracted: int, kernel_shape) -> tf.Tensor:
+def _flat_matmul(
+    layer, inputs, num_contracted: int, kernel_shape, training
+) -> tf.Tensor:
     """`inputs` x `layer.kernel` over the trailing axes, as one 2-D MatMul."""
     inputs = tf.convert_to_tensor(inputs)
     depth = math.prod(kernel_shape[:num_contracted])
@@ -96,7 +103,9 @@ def _flat_matmul(layer, inputs, num_contracted: int, kernel_shape) -> tf.Tensor:
     y = tf.matmul(x, kernel)
     if layer.bias is not None:
         y = tf.nn.bias_add(y, tf.reshape(tf.cast(layer.bias, y.dtype), [width]))
-    if layer.activation is not None:
+    if training is True and layer.activation is keras.activations.gelu:
+        y = gelu(y)
+    elif layer.activation is not None:
         y = layer.activation(y)
     kept = inputs.shape[: inputs.shape.rank - num_contracted]
     out_shape = tf.concat(
@@ -112,7 +121,7 @@ def _dense_call(self, inputs, training=None):
     """Dense.call as a 2-D MatMul + BiasAdd + activation for > 2-D inputs."""
     if len(inputs.shape) <= 2 or not _plain(self):
         return keras.layers.Dense.call(self, inputs, training=training)
-    return _flat_matmul(self, inputs, 1, tuple(self.kernel.shape))
+    return _flat_matmul(self, inputs, 1, tuple(self.kernel.shape), training)
 
 
 def _einsum_dense_call(self, inputs, training=None):
@@ -120,7 +129,7 @@ def _einsum_dense_call(self, inputs, training=None):
     split = matmul_split(self.equation, self.bias_axes)
     if split is None or not _plain(self):
         return keras.layers.EinsumDense.call(self, inputs, training=training)
-    return _flat_matmul(self, inputs, split[0], tuple(self.kernel.shape))
+    return _flat_matmul(self, inputs, split[0], tuple(self.kernel.shape), training)
 
 
 def use_fused_dense(model) -> int:

@@ -95,14 +95,25 @@ class MultiRateSGD(keras.optimizers.SGD):
         index = self._get_variable_index(variable)
         learning_rate = ops.cast(learning_rate, variable.dtype)
         gradient = ops.cast(gradient, variable.dtype)
-        if self.l2_weight_decay:
-            gradient = gradient + ops.cast(
-                self.l2_weight_decay, variable.dtype
-            ) * ops.convert_to_tensor(variable)
         scale = self._variable_lr_scales[index]
         if scale != 1.0:
             learning_rate = learning_rate * ops.cast(scale, variable.dtype)
-        if self.momentum == 0:
+        accum = None if self.momentum == 0 else self.momentums[index]
+        if self.l2_weight_decay and accum is not None and not self.nesterov:
+            # momentum * (accum + weight_decay / momentum * w) + grad is
+            # momentum * accum + (grad + weight_decay * w): the decay goes into
+            # the buffer in one fused pass (accum -= alpha * w) instead of a
+            # multiply and an add that each write a full-size temporary.
+            tf.raw_ops.ResourceApplyGradientDescent(
+                var=accum.handle,
+                alpha=ops.cast(-self.l2_weight_decay / self.momentum, variable.dtype),
+                delta=ops.convert_to_tensor(variable),
+            )
+        elif self.l2_weight_decay:
+            gradient = gradient + ops.cast(
+                self.l2_weight_decay, variable.dtype
+            ) * ops.convert_to_tensor(variable)
+        if accum is None:
             self.assign_sub(variable, ops.multiply(gradient, learning_rate))
             return
         # TensorFlow's fused kernel is exactly torch.optim.SGD's update:
@@ -110,7 +121,7 @@ class MultiRateSGD(keras.optimizers.SGD):
         # w -= lr * (g + momentum * accum)). One op per variable instead of five.
         tf.raw_ops.ResourceApplyMomentum(
             var=variable.handle,
-            accum=self.momentums[index].handle,
+            accum=accum.handle,
             lr=learning_rate,
             grad=gradient,
             momentum=ops.cast(self.momentum, variable.dtype),

@@ -289,6 +289,9 @@ class _Worker:
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
         if FLAGS.max_isa == "avx2":
             env.update(AVX2_ONLY)
+            # csra-tf's XLA kernels (GELU, LayerNorm while training) too.
+            flags_now = env.get("XLA_FLAGS", "")
+            env["XLA_FLAGS"] = f"{flags_now} --xla_cpu_max_isa=AVX2".strip()
         python = FLAGS.torch_python if worker == "torch" else sys.executable
         self.process = subprocess.Popen(
             [

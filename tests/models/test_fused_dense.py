@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from csra_tf.models import build_classifier, use_fused_dense
+from csra_tf.models import build_classifier, fused_dense, use_fused_dense
 from csra_tf.models.fused_dense import matmul_split
 
 
@@ -147,3 +147,23 @@ def test_vit_classifier_uses_the_fused_calls_and_round_trips(tmp_path):
     np.testing.assert_allclose(
         loaded.predict_on_batch(x), model.predict_on_batch(x), rtol=1e-5, atol=1e-5
     )
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_exact_gelu_runs_the_xla_kernel_only_while_training(training, monkeypatch):
+    calls = []
+    kernel = fused_dense.gelu
+    monkeypatch.setattr(fused_dense, "gelu", lambda x: calls.append(1) or kernel(x))
+    plain, fused = _twin(lambda: keras.layers.Dense(12, activation="gelu"), (2, 7, 5))
+    assert _fuse(fused) == 1
+    x = tf.constant(np.random.default_rng(5).normal(0, 2, (2, 7, 5)).astype("float32"))
+    results = []
+    for layer in (plain, fused):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=training)
+            loss = tf.reduce_sum(tf.sin(y))
+        results.append([y, *tape.gradient(loss, [x, *layer.weights])])
+    assert len(calls) == (1 if training else 0)
+    for got, want in zip(*results[::-1], strict=True):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-5)

@@ -1,0 +1,75 @@
+"""LayerNormalization layers on one XLA kernel per direction while training.
+
+Keras computes `LayerNormalization` from separate moment and normalisation ops
+and TensorFlow differentiates them op by op; a ViT-B/16 has 25 of them. While
+training, `use_fused_layer_norm(model)` runs each eligible layer through
+`xla_kernels.layer_norm` (the forward pass one XLA kernel, the gradient
+another). In inference the layers keep Keras's call, so evaluation and the
+SavedModel / TFLite exports see TensorFlow's plain ops.
+
+Outputs and gradients are Keras's up to float rounding; the layers keep their
+class, configuration and weights, so saved models are unchanged.
+`CSRAClassifier` applies it to its backbone whenever it is built or loaded.
+"""
+
+from __future__ import annotations
+
+import types
+
+import keras
+
+from csra_tf.models.xla_kernels import layer_norm
+
+
+def _eligible(layer) -> bool:
+    return (
+        type(layer) is keras.layers.LayerNormalization
+        and layer.center
+        and layer.scale
+        and not layer.rms_scaling
+    )
+
+
+def _training(layer) -> bool:
+    """The `training` value Keras resolved for the call in progress."""
+    # LayerNormalization.call takes no `training` argument; Keras keeps the
+    # value of the enclosing calls in its call context.
+    return layer._get_call_context().get_value("training") is True
+
+
+def _fused_call(self, inputs):
+    """LayerNormalization.call through `layer_norm` when training."""
+    rank = len(inputs.shape)
+    if not (_training(self) and self.axis in ([-1], [rank - 1]) and rank >= 2):
+        return keras.layers.LayerNormalization.call(self, inputs)
+    outputs = layer_norm(inputs, self.gamma, self.beta, self.epsilon)
+    return keras.ops.cast(outputs, self.compute_dtype)
+
+
+def use_fused_layer_norm(model) -> int:
+    """Runs the eligible LayerNormalization layers of `model` on XLA kernels.
+
+    Eligible: plain `keras.layers.LayerNormalization` with a scale and an
+    offset (not `rms_scaling`); at call time, normalising the last axis only
+    and training. Otherwise the layer runs Keras's call.
+
+    Args:
+        model: a model or layer; nested models and layers are searched too.
+
+    Returns:
+        The number of layers switched.
+
+    Example:
+    >>> from csra_tf import backbones
+    >>> use_fused_layer_norm(backbones.create("vit_tiny", image_size=32)) > 0
+    True
+    """
+    count = 0
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if (
+            _eligible(layer)
+            and getattr(layer.call, "__func__", None) is not _fused_call
+        ):
+            layer.call = types.MethodType(_fused_call, layer)
+            count += 1
+    return count
