@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import math
 import re
-import types
 
 import keras
 import tensorflow as tf
 
+from csra_tf.models.layer_calls import switch_calls
 from csra_tf.models.xla_kernels import gelu
 
 
@@ -150,13 +150,7 @@ def use_fused_dense(model) -> int:
     >>> use_fused_dense(backbones.create("vit_tiny", image_size=32)) > 0
     True
     """
-    count = 0
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        call = _fused_call_of(layer)
-        if call is not None and getattr(layer.call, "__func__", None) is not call:
-            layer.call = types.MethodType(call, layer)
-            count += 1
-    return count
+    return switch_calls(model, _fused_call_of)
 
 
 def _fused_call_of(layer):

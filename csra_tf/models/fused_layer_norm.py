@@ -14,10 +14,9 @@ class, configuration and weights, so saved models are unchanged.
 
 from __future__ import annotations
 
-import types
-
 import keras
 
+from csra_tf.models.layer_calls import switch_calls
 from csra_tf.models.xla_kernels import layer_norm
 
 
@@ -64,12 +63,4 @@ def use_fused_layer_norm(model) -> int:
     >>> use_fused_layer_norm(backbones.create("vit_tiny", image_size=32)) > 0
     True
     """
-    count = 0
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        if (
-            _eligible(layer)
-            and getattr(layer.call, "__func__", None) is not _fused_call
-        ):
-            layer.call = types.MethodType(_fused_call, layer)
-            count += 1
-    return count
+    return switch_calls(model, lambda layer: _fused_call if _eligible(layer) else None)
