@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from csra_tf.models import build_classifier, fused_layer_norm, use_fused_layer_norm
+from csra_tf.training.train_lib import dtype_policy
 
 
 @pytest.fixture
@@ -135,3 +136,21 @@ def test_vit_training_gradients_match_keras_ops(tmp_path):
     scale = max(np.abs(want).max() for want in plain[1])
     for got, want in zip(fused[1], plain[1], strict=True):
         np.testing.assert_allclose(got / scale, want / scale, atol=1e-5)
+
+
+def test_xla_compiled_mixed_precision_step_runs_the_kernels(kernel_calls):
+    # The GPU recipe (bfloat16 + a jit-compiled train step) with the kernels
+    # nested inside the step's own XLA computation.
+    with dtype_policy(True):
+        model = build_classifier("vit_tiny", 3, image_size=32)
+    model.compile(
+        optimizer="sgd",
+        loss=keras.losses.BinaryCrossentropy(from_logits=True),
+        jit_compile=True,
+    )
+    rng = np.random.default_rng(9)
+    x = rng.uniform(0, 255, (4, 32, 32, 3)).astype("float32")
+    y = rng.integers(0, 2, (4, 3)).astype("float32")
+    losses = model.fit(x, y, epochs=2, verbose=0).history["loss"]
+    assert kernel_calls and np.isfinite(losses).all()
+    assert losses[1] < losses[0], losses
