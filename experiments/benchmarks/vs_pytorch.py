@@ -48,7 +48,8 @@ flags.DEFINE_enum(
     "native",
     ["native", "avx2"],
     "native, or avx2: both frameworks' matrix libraries (oneDNN, MKL, PyTorch's "
-    "own kernels) use at most AVX2 + FMA, the code paths of an AVX2-only CPU.",
+    "own kernels) and csra-tf's XLA kernels use at most AVX2 + FMA, the code "
+    "paths of an AVX2-only CPU.",
 )
 flags.DEFINE_string("output_md", None, "Also write the table to this Markdown file.")
 flags.DEFINE_string(
