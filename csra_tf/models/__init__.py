@@ -9,6 +9,7 @@ Public API:
     use_fused_batch_norm  BatchNormalization on TensorFlow's fused kernel
     use_fused_dense    Dense / EinsumDense as 2-D matmuls oneDNN fuses
     use_fused_layer_norm  LayerNormalization on XLA kernels while training
+    use_matmul_attention  MultiHeadAttention's core as batched matmuls (training)
     predict_probabilities  sigmoid probabilities and targets over a dataset
 """
 
@@ -17,6 +18,7 @@ from csra_tf.models.classifier import CSRAClassifier, build_classifier, build_he
 from csra_tf.models.fused_batch_norm import use_fused_batch_norm
 from csra_tf.models.fused_dense import use_fused_dense
 from csra_tf.models.fused_layer_norm import use_fused_layer_norm
+from csra_tf.models.matmul_attention import use_matmul_attention
 from csra_tf.models.predict import predict_dataset, predict_probabilities
 
 __all__ = [
@@ -30,4 +32,5 @@ __all__ = [
     "use_fused_batch_norm",
     "use_fused_dense",
     "use_fused_layer_norm",
+    "use_matmul_attention",
 ]

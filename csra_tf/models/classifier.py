@@ -13,6 +13,7 @@ from csra_tf.layers import CSRA, AveragePoolingHead, ClassAttentionPooling
 from csra_tf.models.fused_batch_norm import use_fused_batch_norm
 from csra_tf.models.fused_dense import use_fused_dense
 from csra_tf.models.fused_layer_norm import use_fused_layer_norm
+from csra_tf.models.matmul_attention import use_matmul_attention
 
 
 @keras.saving.register_keras_serializable(package="csra_tf")
@@ -28,7 +29,8 @@ class CSRAClassifier(keras.Model):
     kernel (`use_fused_batch_norm`), its Dense / EinsumDense layers as 2-D
     matmuls oneDNN fuses with their bias and activation (`use_fused_dense`),
     and while training its LayerNormalization layers and exact GELUs run as
-    one XLA kernel per direction (`use_fused_layer_norm`, `xla_kernels`).
+    one XLA kernel per direction (`use_fused_layer_norm`, `xla_kernels`) and
+    its attention cores as batched matmuls (`use_matmul_attention`).
 
     Args:
         backbone: a `keras.Model` mapping `(B, S, S, 3)` pixels in [0, 255] to
@@ -66,6 +68,7 @@ class CSRAClassifier(keras.Model):
         use_fused_batch_norm(backbone)
         use_fused_dense(backbone)
         use_fused_layer_norm(backbone)
+        use_matmul_attention(backbone)
         inputs = keras.Input(tuple(backbone.input_shape[1:]), name="images")
         features = backbone(inputs)
         feature_dropout = (
