@@ -47,6 +47,9 @@ def _compute_attention(
         and tuple(self._attention_axes) == (1,)
     )
     if not plain:
+        # `use_causal_mask` only when set, as Keras's own `call` passes it
+        # (Keras versions before it have no such argument).
+        causal = {"use_causal_mask": True} if use_causal_mask else {}
         return keras.layers.MultiHeadAttention._compute_attention(
             self,
             query,
@@ -55,7 +58,7 @@ def _compute_attention(
             attention_mask=attention_mask,
             training=training,
             return_attention_scores=return_attention_scores,
-            use_causal_mask=use_causal_mask,
+            **causal,
         )
     return batched_matmul_attention(query, key, value, self._inverse_sqrt_key_dim), None
 
