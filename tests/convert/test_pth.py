@@ -2,89 +2,43 @@
 
 The committed fixtures come from fixtures/make_pth_fixtures.py (which needs
 torch); every other file here is built with zipfile and hand-written pickle
-opcodes, so these tests never import torch.
+opcodes (fixtures/make_hostile_pth.py), so these tests never import torch.
+Hostile files claim gigabytes they do not hold; the reader must refuse them
+(or read them, when they are legitimate) within a small margin of memory over
+its baseline, measured with tracemalloc.
 """
 
 import builtins
 import os
 import pickle
 import re
-import struct
 import subprocess
+import tracemalloc
 import zipfile
 
 import numpy as np
 import pytest
 
 from csra_tf.convert import load_state_dict
+from tests.convert.fixtures import make_hostile_pth as hostile
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
+MiB = 1 << 20
+
+# Memory the reader may use beyond its baseline (reading a tiny checkpoint)
+# plus the bytes a file's tensors really hold.
+MARGIN = MiB
 
 
 def _fixture(name):
     return os.path.join(FIXTURES, name)
 
 
-# --- hand-written zip-format checkpoints --------------------------------------
-
-
-def _str(text):
-    data = text.encode("utf-8")
-    return b"X" + struct.pack("<I", len(data)) + data
-
-
-def _int(value):
-    return b"J" + struct.pack("<i", value)
-
-
-def _tuple(values):
-    return b"(" + b"".join(_int(v) for v in values) + b"t"
-
-
-def _global(module, name):
-    return b"c" + f"{module}\n{name}\n".encode()
-
-
-def _tensor(key, numel, offset, size, stride, storage_class="FloatStorage"):
-    """Opcodes torch writes for one tensor: `_rebuild_tensor_v2(...)`."""
-    storage = (
-        b"("
-        + _str("storage")
-        + _global("torch", storage_class)
-        + _str(key)
-        + _str("cpu")
-        + _int(numel)
-        + b"tQ"  # TUPLE, BINPERSID
-    )
-    hooks = _global("collections", "OrderedDict") + b")R"
-    return (
-        _global("torch._utils", "_rebuild_tensor_v2")
-        + b"("
-        + storage
-        + _int(offset)
-        + _tuple(size)
-        + _tuple(stride)
-        + b"\x89"  # NEWFALSE: requires_grad
-        + hooks
-        + b"tR"  # TUPLE, REDUCE
-    )
-
-
-def _dict_pickle(entries):
-    """A pickle of `{name: value}` from `(name, value opcodes)` pairs."""
-    items = b"".join(_str(name) + value for name, value in entries)
-    return b"\x80\x02}(" + items + b"u."
-
-
-def _write_pth(path, data_pkl, storages=None, folder="archive", byteorder=b"little"):
-    with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr(f"{folder}/data.pkl", data_pkl)
-        if byteorder is not None:
-            archive.writestr(f"{folder}/byteorder", byteorder)
-        for key, data in (storages or {}).items():
-            archive.writestr(f"{folder}/data/{key}", data)
-        archive.writestr(f"{folder}/version", b"3\n")
-    return str(path)
+_str = hostile.pickle_str
+_global = hostile.pickle_global
+_tensor = hostile.tensor_opcodes
+_dict_pickle = hostile.dict_pickle
+_write_pth = hostile.write_pth
 
 
 class _RunsShell:
@@ -347,5 +301,243 @@ def test_missing_storage_record_is_refused(tmp_path):
 
 def test_damaged_pickle_is_reported_as_value_error(tmp_path):
     path = _write_pth(tmp_path / "x.pth", b"\x80\x02}(X\x05\x00")
-    with pytest.raises(ValueError, match="could not be read as a state dict"):
+    with pytest.raises(ValueError, match="could not be read as a state dict") as info:
         load_state_dict(path)
+    assert "\n" not in str(info.value)
+
+
+# --- hostile files: memory stays within a margin of what the file holds ---------
+
+
+def _peak(function, *args):
+    """Runs `function(*args)`; returns (its result or ValueError, peak bytes)."""
+    tracemalloc.start()
+    try:
+        try:
+            result = function(*args)
+        except ValueError as error:
+            result = error
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory):
+    """Peak memory of reading a tiny legitimate checkpoint."""
+    path = hostile.small_checkpoint(tmp_path_factory.mktemp("small") / "small.pth")
+    state_dict, peak = _peak(load_state_dict, path)
+    np.testing.assert_array_equal(state_dict["fc.weight"], [[0, 1, 2], [3, 4, 5]])
+    np.testing.assert_array_equal(state_dict["fc.bias"], [0.5, -0.5])
+    return peak
+
+
+def _assert_refused_cheaply(path, baseline, *fragments):
+    error, peak = _peak(load_state_dict, path)
+    assert isinstance(error, ValueError), f"{path} was read: {error!r}"
+    message = str(error)
+    assert str(path) in message
+    assert "\n" not in message and len(message) < 600, message
+    for fragment in fragments:
+        assert fragment in message, message
+    assert peak < baseline + MARGIN, f"peak {peak} bytes for {path}"
+    return message
+
+
+def test_stride0_view_is_refused_before_copying(tmp_path, baseline):
+    # One stored float32 viewed 2**30 times: a 4 GiB copy.
+    path = hostile.stride0_view(tmp_path / "stride0.pth", numel=2**30)
+    assert os.path.getsize(path) < 2048
+    _assert_refused_cheaply(
+        path, baseline, "would take 4294967296 bytes", "stride (0,)"
+    )
+
+
+def test_small_broadcast_views_within_the_allowance_are_copied(tmp_path):
+    path = hostile.stride0_view(tmp_path / "broadcast.pth", numel=1000)
+    weight = load_state_dict(path)["fc.weight"]
+    assert weight.shape == (1000,) and weight.strides == (4,)
+    np.testing.assert_array_equal(weight, np.ones(1000, np.float32))
+    weight[0] = 5.0  # a writable copy of its own
+    assert weight[1] == 1.0
+
+
+def test_deflate_bomb_is_refused_before_inflating(tmp_path, baseline):
+    path = hostile.deflate_bomb(tmp_path / "bomb.pth", nbytes=2**30)
+    assert os.path.getsize(path) < 2 * MiB
+    with zipfile.ZipFile(path) as archive:  # a real bomb: it does inflate
+        info = archive.getinfo("archive/data/0")
+        assert info.file_size == 2**30
+        with archive.open(info) as member:
+            assert member.read(MiB) == bytes(MiB)
+    _assert_refused_cheaply(
+        path, baseline, "'archive/data/0' is compressed", "not inflated"
+    )
+
+
+def test_deflated_data_pkl_is_refused(tmp_path, baseline):
+    path = hostile.deflated_data_pkl(tmp_path / "deflated.pth")
+    _assert_refused_cheaply(path, baseline, "'archive/data.pkl' is compressed")
+
+
+def test_hundreds_of_disjoint_views_of_one_storage_are_read(tmp_path, baseline):
+    count, length = 512, 512
+    path = hostile.disjoint_views(tmp_path / "disjoint.pth", count, length)
+    state_dict, peak = _peak(load_state_dict, path)
+    assert list(state_dict) == [f"w.{i}" for i in range(count)]
+    expected = np.arange(count * length, dtype=np.float32).reshape(count, length)
+    for i in range(count):
+        np.testing.assert_array_equal(state_dict[f"w.{i}"], expected[i])
+    state_dict["w.0"][:] = -1.0  # independent copies
+    np.testing.assert_array_equal(state_dict["w.1"], expected[1])
+    # The storage record (1 MiB) and one copy of it.
+    assert peak < baseline + 2 * expected.nbytes + MARGIN, peak
+
+
+def test_identical_views_of_one_storage_are_one_array(tmp_path, baseline):
+    count, numel = 512, 256 * 1024
+    path = hostile.identical_views(tmp_path / "tied.pth", count, numel)
+    state_dict, peak = _peak(load_state_dict, path)
+    assert len(state_dict) == count
+    first = state_dict["w.0"]
+    assert first.shape == (numel,) and not first.any()
+    assert all(state_dict[f"w.{i}"] is first for i in range(count))
+    # The storage record is handed out as the array: no copy at all.
+    assert peak < baseline + 4 * numel + MARGIN, peak
+
+
+def test_hundreds_of_overlapping_views_are_refused(tmp_path, baseline):
+    # 512 views of a 1 MiB storage, each shifted by one element: 511 MiB.
+    path = hostile.overlapping_views(tmp_path / "overlap.pth", 512, 256 * 1024)
+    _assert_refused_cheaply(
+        path,
+        baseline,
+        f"would take {512 * (256 * 1024 - 512) * 4} bytes",
+        "more than the 1048576 bytes of their storages",
+        "size (261632,)",
+    )
+
+
+def test_storage_declared_beyond_its_record_is_refused(tmp_path, baseline):
+    path = hostile.declared_beyond_record(tmp_path / "declared.pth", numel=2**30)
+    _assert_refused_cheaply(
+        path,
+        baseline,
+        "'archive/data/0' holds 16 bytes",
+        "1073741824 float32 elements need 4294967296",
+    )
+
+
+@pytest.mark.parametrize(
+    "size, stride, offset, fragment",
+    [
+        ((-1,), (1,), 0, "size must not be negative"),
+        ((2,), (-1,), 0, "stride must not be negative"),
+        ((2,), (1,), -1, "offset must be an int >= 0"),
+        ((2**40, 2**40), (0, 0), 0, "overflows"),
+        ((0, 2**62), (1, 1), 0, "overflows"),
+        ((2,), (2**63,), 0, "reaches element 9223372036854775808"),
+        ((2, 2), (1, 2**70), 0, "reaches element"),
+        ((1,), (1,), 2**70, "reaches element 1180591620717411303424"),
+        ((1,) * 65, (1,) * 65, 0, "at most 64 ints"),
+        ((2,), (1, 1), 0, "different lengths"),
+    ],
+)
+def test_negative_or_overflowing_geometry_is_refused(
+    tmp_path, baseline, size, stride, offset, fragment
+):
+    path = hostile.shaped(tmp_path / "shape.pth", size, stride, offset)
+    _assert_refused_cheaply(path, baseline, fragment)
+
+
+def test_unused_strides_of_length_one_dimensions_are_ignored(tmp_path):
+    path = hostile.shaped(tmp_path / "shape.pth", (1, 4), (2**63, 1))
+    np.testing.assert_array_equal(load_state_dict(path)["fc.weight"], [[1, 2, 3, 4]])
+
+
+def test_memo_index_does_not_size_a_table(tmp_path, baseline):
+    # The C unpickler would allocate 32 GiB for this memo index.
+    path = hostile.memo_bomb(tmp_path / "memo.pth")
+    state_dict, peak = _peak(load_state_dict, path)
+    np.testing.assert_array_equal(state_dict["fc.weight"], [1.0, 2.0])
+    assert peak < baseline + MARGIN, peak
+
+
+def test_pickle_buffers_are_refused_before_allocating(tmp_path, baseline):
+    path = hostile.bytearray_bomb(tmp_path / "bytearray.pth")
+    _assert_refused_cheaply(path, baseline, "protocol 5 buffers")
+
+
+def test_tensors_outside_the_state_dict_are_not_read(tmp_path, baseline):
+    numel = 2 * MiB  # 8 MiB of optimizer state
+    state_dict = b"}(" + _str("w") + _tensor("0", 2, 0, (2,), (1,)) + b"u"
+    optimizer = _tensor("1", numel, 0, (numel,), (1,))
+    data_pkl = _dict_pickle([("state_dict", state_dict), ("optimizer", optimizer)])
+    storages = {"0": hostile.float32_bytes([1.0, 2.0]), "1": bytes(4 * numel)}
+    path = _write_pth(tmp_path / "wrapped.pth", data_pkl, storages)
+    state_dict, peak = _peak(load_state_dict, path)
+    assert list(state_dict) == ["w"]
+    np.testing.assert_array_equal(state_dict["w"], [1.0, 2.0])
+    assert peak < baseline + MARGIN, peak
+
+
+# --- unreadable files: one line naming the file ----------------------------------
+
+
+@pytest.mark.parametrize(
+    "builder, fragment",
+    [
+        (hostile.truncated, "it looks truncated"),
+        (hostile.random_bytes, "not a zip archive"),
+        (hostile.empty, "the file is empty"),
+    ],
+)
+def test_unreadable_file_is_one_line(tmp_path, baseline, builder, fragment):
+    path = builder(tmp_path / "weights.pth")
+    message = _assert_refused_cheaply(path, baseline, fragment)
+    assert "expected the zip format written by torch.save" in message
+
+
+def test_directory_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="it is a directory") as info:
+        load_state_dict(tmp_path)
+    assert f"Received: path={tmp_path}" in str(info.value)
+
+
+def test_record_past_the_end_of_the_file_is_refused(tmp_path, baseline):
+    path = hostile.small_checkpoint(tmp_path / "cut.pth")
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo("archive/data/0")
+    # Cut the file inside the first storage's bytes, keep the directory.
+    with open(path, "rb") as file:
+        data = file.read()
+    start = info.header_offset + 30 + len(info.filename)
+    directory = data.index(b"PK\x01\x02")
+    with open(path, "wb") as file:
+        file.write(data[: start + 8] + data[directory:])
+    _assert_refused_cheaply(path, baseline, str(path))
+
+
+# --- error messages stay short ------------------------------------------------------
+
+
+def test_long_names_from_the_file_are_shortened(tmp_path):
+    long_name = "x" * 100_000
+    data_pkl = b"\x80\x02" + _global("os", long_name) + b")R."
+    path = _write_pth(tmp_path / "global.pth", data_pkl)
+    with pytest.raises(ValueError, match="refuses the global 'os.xxx") as info:
+        load_state_dict(path)
+    assert len(str(info.value)) < 400
+
+    entries = [(long_name, b"K\x01")] + [(f"k{i}", b"K\x01") for i in range(999)]
+    path = _write_pth(tmp_path / "keys.pth", _dict_pickle(entries))
+    with pytest.raises(ValueError, match="does not hold a state dict") as info:
+        load_state_dict(path)
+    assert "a mapping of 1000 entries" in str(info.value)
+    assert len(str(info.value)) < 400
+
+    storage = hostile.storage_opcodes(long_name, 1)
+    path = _write_pth(tmp_path / "storage.pth", b"\x80\x02" + storage + b".")
+    with pytest.raises(ValueError, match="is missing") as info:
+        load_state_dict(path)
+    assert len(str(info.value)) < 400
