@@ -8,9 +8,10 @@ patch or MLP size, or no ViT at all) is refused with an error that says so.
 
 timm's ViT and keras-hub's agree on the computation: pre-norm blocks, LayerNorm
 with epsilon 1e-6, exact (erf) GELU, attention scaled by `head_dim ** -0.5`, a
-final LayerNorm over all tokens. When the checkpoint's patch grid differs from
-the model's, the position embeddings are interpolated (Dosovitskiy et al.,
-2021), as the CSRA paper does for 448 px inputs.
+final LayerNorm over all tokens. The checkpoint's position embeddings must be
+on the model's patch grid: `csra_tf.backbones` resizes them first, with
+PyTorch's bicubic (`csra_tf.backbones.position_embedding`), when a ViT is built
+for another input size (as the CSRA paper does for 448 px inputs).
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ IGNORED_PREFIXES = ("head.", "fc_norm.", "pre_logits.", "classifier.")
 classifier (`head`, `fc_norm`, `pre_logits`) and the CSRA authors' heads
 (`classifier.multi_head.*`)."""
 
-_INTERPOLATIONS = ("bilinear", "bicubic")
 _BLOCK_KEY = re.compile(r"^blocks\.(\d+)\.")
 _PATCHING_LAYER = "vit_patching_and_embedding"
 _ENCODER_LAYER = "vit_encoder"
@@ -39,67 +39,9 @@ _POSITION_KEY = "pos_embed"
 _MAX_LISTED = 20
 
 
-def interpolate_position_embeddings(
-    embeddings: np.ndarray,
-    target_grid: Sequence[int],
-    num_prefix_tokens: int = 1,
-    interpolation: str = "bicubic",
-) -> np.ndarray:
-    """Resizes a ViT position-embedding table to a new patch grid.
-
-    The prefix (class-token) rows are kept; the patch rows, laid out row-major
-    on a square source grid, are resized as an image with half-pixel centres.
-
-    Args:
-        embeddings: `(num_prefix_tokens + g * g, d)` table (a leading batch
-            axis of 1 is accepted and kept).
-        target_grid: `(h, w)` patch grid of the new input size.
-        num_prefix_tokens: rows before the patch rows.
-        interpolation: `"bicubic"` (as in the ViT paper) or `"bilinear"`.
-
-    Returns:
-        The `(num_prefix_tokens + h * w, d)` table (with the batch axis if
-        `embeddings` had one), same dtype.
-
-    Example:
-    >>> import numpy as np
-    >>> table = np.zeros((1 + 14 * 14, 768), "float32")
-    >>> interpolate_position_embeddings(table, (28, 28)).shape
-    (785, 768)
-    """
-    if interpolation not in _INTERPOLATIONS:
-        raise UserError(
-            f"`interpolation` must be one of {_INTERPOLATIONS}. "
-            f"Received: interpolation={interpolation}"
-        )
-    table = np.asarray(embeddings)
-    batched = table.ndim == 3
-    if batched:
-        table = table[0]
-    num_patches = table.shape[0] - num_prefix_tokens
-    side = math.isqrt(max(num_patches, 0))
-    if table.ndim != 2 or side * side != num_patches or side == 0:
-        raise UserError(
-            "The patch rows of `embeddings` must form a square grid after "
-            f"{num_prefix_tokens} prefix rows. Received: embeddings.shape="
-            f"{np.shape(embeddings)}"
-        )
-    target_grid = tuple(int(s) for s in target_grid)
-    prefix, patches = table[:num_prefix_tokens], table[num_prefix_tokens:]
-    if target_grid != (side, side):
-        grid = patches.reshape(1, side, side, -1).astype("float32")
-        resized = ops.image.resize(
-            grid, target_grid, interpolation=interpolation, antialias=False
-        )
-        patches = np.asarray(ops.convert_to_numpy(resized)).reshape(-1, table.shape[1])
-    out = np.concatenate([prefix, patches.astype(table.dtype)], axis=0)
-    return out[None] if batched else out
-
-
 def load_timm_vit_weights(
     vit,
     state_dict: Mapping[str, np.ndarray],
-    interpolation: str = "bicubic",
     ignored_prefixes: Sequence[str] = IGNORED_PREFIXES,
 ) -> list[str]:
     """Assigns a timm ViT state dict to a keras-hub `ViTBackbone`, in place.
@@ -111,7 +53,9 @@ def load_timm_vit_weights(
     `(d, heads, d / heads)` of keras' `MultiHeadAttention`. A `module.` prefix
     on every key (a checkpoint saved from `DataParallel`) is accepted. The
     number of attention heads cannot be read from a state dict: it is the
-    backbone's.
+    backbone's. `pos_embed` must be on the backbone's patch grid (resize it
+    with `csra_tf.backbones.interpolate_position_embeddings` first, as
+    `csra_tf.backbones.create` does).
 
     Args:
         vit: a `keras_hub.models.ViTBackbone` with a class token, built for
@@ -119,9 +63,6 @@ def load_timm_vit_weights(
             must be the checkpoint's.
         state_dict: source tensor name -> array, e.g. from
             `csra_tf.convert.load_state_dict`.
-        interpolation: how position embeddings are resized when the
-            checkpoint's patch grid differs from the model's: `"bicubic"` or
-            `"bilinear"`.
         ignored_prefixes: source keys starting with one of these are skipped.
 
     Returns:
@@ -130,8 +71,9 @@ def load_timm_vit_weights(
     Raises:
         ValueError: (a `csra_tf.errors.UserError`) naming the problem when the
             state dict is not a timm ViT, holds another architecture, lacks or
-            adds keys, or has a tensor of the wrong shape (both shapes given).
-            Nothing is assigned then.
+            adds keys, or has a tensor of the wrong shape (both shapes given;
+            for `pos_embed` on another patch grid, both grids). Nothing is
+            assigned then.
 
     Example:
     >>> import keras_hub
@@ -142,11 +84,6 @@ def load_timm_vit_weights(
     >>> load_timm_vit_weights(vit, state)
     []
     """
-    if interpolation not in _INTERPOLATIONS:
-        raise UserError(
-            f"`interpolation` must be one of {_INTERPOLATIONS}. "
-            f"Received: interpolation={interpolation}"
-        )
     if not vit.use_class_token:
         raise UserError(
             "timm ViT checkpoints hold a class token; build the backbone with "
@@ -168,12 +105,10 @@ def load_timm_vit_weights(
     wrong = []
     for key, entry in table.items():
         array = np.asarray(state[key])
-        if key == _POSITION_KEY:
-            array = _fit_position_embeddings(vit, array, entry.shape, interpolation)
         if tuple(array.shape) != tuple(entry.shape):
             wrong.append(
                 f"{key}: checkpoint {tuple(array.shape)}, model expects "
-                f"{tuple(entry.shape)}"
+                f"{tuple(entry.shape)}{_grid_hint(vit, key, array.shape)}"
             )
             continue
         converted = entry.to_keras(array.astype("float32"))
@@ -297,18 +232,18 @@ def _listed(keys, limit=_MAX_LISTED):
     return f"{keys[:limit]}{more}"
 
 
-def _fit_position_embeddings(vit, array, source_shape, interpolation):
-    """The checkpoint's table, interpolated when its patch grid differs."""
-    if array.ndim != 3 or array.shape[-1] != source_shape[-1]:
-        return array  # reported as a wrong shape
-    num_patches = array.shape[1] - 1
-    side = math.isqrt(max(num_patches, 0))
-    if side == 0 or side * side != num_patches or array.shape[1] == source_shape[1]:
-        return array
+def _grid_hint(vit, key, shape):
+    """Names both patch grids when `pos_embed` only differs in its grid."""
+    if key != _POSITION_KEY or len(shape) != 3 or shape[-1] != vit.hidden_dim:
+        return ""
+    side = math.isqrt(max(shape[1] - 1, 0))
+    if side == 0 or side * side != shape[1] - 1:
+        return ""
     patch = _pair(vit.patch_size)
     grid = (vit.image_shape[0] // patch[0], vit.image_shape[1] // patch[1])
-    return interpolate_position_embeddings(
-        array, grid, num_prefix_tokens=1, interpolation=interpolation
+    return (
+        f" (a {side}x{side} patch grid for the model's {grid[0]}x{grid[1]}: "
+        "resize it with csra_tf.backbones.interpolate_position_embeddings)"
     )
 
 

@@ -8,9 +8,11 @@ head `i` has the paper's `i`-th temperature (the authors write max pooling as
 T = 99). A `module.` prefix (DataParallel) is accepted. The files are read
 without torch and without running pickle code (`csra_tf.convert.pth`).
 
-Their inputs: ResNets take pixels / 255 with no mean or std; ViTs take
-pixels / 127.5 - 1. The imported model holds that scaling, so it takes plain
-pixels in [0, 255] like every csra-tf model.
+Their inputs depend on the dataset, not on the backbone (their
+`pipeline/dataset.py`): pixels / 255 with no mean or std for VOC and COCO,
+ResNets and ViT-L/16 alike, and pixels / 127.5 - 1 ([-1, 1]) for
+WIDER-Attribute, where they ran ViTs. The imported model holds that scaling, so
+it takes plain pixels in [0, 255] like every csra-tf model.
 """
 
 from __future__ import annotations
@@ -27,12 +29,17 @@ from csra_tf.convert.pth import load_state_dict, strip_module_prefix
 from csra_tf.data.benchmark_classes import BENCHMARK_CLASSES
 from csra_tf.errors import UserError
 from csra_tf.layers import CSRA
+from csra_tf.layers.pixel_normalization import check_pixel_normalization
 from csra_tf.models import CSRAClassifier
 
 _HEAD_KEY = re.compile(r"^classifier\.multi_head\.(\d+)\.head\.(weight|bias)$")
 
-AUTHORS_PIXEL_NORMALIZATION = {"resnet": "unit", "vit": "symmetric"}
-"""The input scaling the authors trained each backbone family with."""
+AUTHORS_PIXEL_NORMALIZATION = {"wider": "symmetric"}
+"""The input scaling the authors fed on each dataset where it was not pixels /
+255 (`AUTHORS_DEFAULT_PIXEL_NORMALIZATION`): [-1, 1] on WIDER-Attribute."""
+
+AUTHORS_DEFAULT_PIXEL_NORMALIZATION = "unit"
+"""The authors' input scaling everywhere else (VOC, COCO): pixels / 255."""
 
 _FAMILY_KEYS = {"resnet": "conv1.weight", "vit": "patch_embed.proj.weight"}
 
@@ -112,6 +119,25 @@ def split_heads(
     return rest, [heads[i] for i in range(len(heads))]
 
 
+def authors_pixel_normalization(dataset: str | None) -> str:
+    """The input scaling the authors fed on a dataset.
+
+    Args:
+        dataset: `"voc2007"`, `"coco2014"`, `"wider"`, ..., or None (unknown).
+
+    Returns:
+        `"symmetric"` (pixels / 127.5 - 1) for `"wider"`, else `"unit"`
+        (pixels / 255), whatever the backbone.
+
+    Example:
+    >>> authors_pixel_normalization("coco2014"), authors_pixel_normalization("wider")
+    ('unit', 'symmetric')
+    """
+    return AUTHORS_PIXEL_NORMALIZATION.get(
+        dataset or "", AUTHORS_DEFAULT_PIXEL_NORMALIZATION
+    )
+
+
 def checkpoint_family(state_dict: Mapping[str, np.ndarray]) -> str | None:
     """Which backbone layout a state dict holds: `"resnet"`, `"vit"` or None."""
     for family, key in _FAMILY_KEYS.items():
@@ -127,6 +153,7 @@ def import_authors_checkpoint(
     num_heads: int,
     lam: float,
     image_size: int,
+    pixel_normalization: str = AUTHORS_DEFAULT_PIXEL_NORMALIZATION,
 ) -> CSRAClassifier:
     """Builds the `CSRAClassifier` of an authors' checkpoint.
 
@@ -139,9 +166,13 @@ def import_authors_checkpoint(
         lam: CSRA's `lambda` the model was trained with.
         image_size: the input side (a ViT checkpoint of another grid gets its
             position embeddings interpolated).
+        pixel_normalization: the input scaling the model was trained with:
+            `"unit"`, `"imagenet"` or `"symmetric"`. The authors': `"unit"`
+            (pixels / 255) for VOC and COCO, `"symmetric"` for
+            WIDER-Attribute (see `authors_pixel_normalization`).
 
     Returns:
-        The classifier: pixels in [0, 255] -> logits, the authors' input scaling
+        The classifier: pixels in [0, 255] -> logits, that input scaling
         inside, CSRA heads with the paper's temperatures and normalised
         classifiers.
 
@@ -152,6 +183,7 @@ def import_authors_checkpoint(
     """
     path = os.fspath(checkpoint)
     family = backbone_family(backbone)
+    check_pixel_normalization(pixel_normalization, allow_none=False)
     state_dict = strip_module_prefix(load_state_dict(path))
     found = checkpoint_family(state_dict)
     if found != family:
@@ -171,7 +203,7 @@ def import_authors_checkpoint(
         backbone,
         weights=backbone_state,
         image_size=image_size,
-        pixel_normalization=AUTHORS_PIXEL_NORMALIZATION[family],
+        pixel_normalization=pixel_normalization,
     )
     depth = features.output_shape[-1]
     for index, kernel in enumerate(kernels):
@@ -240,6 +272,7 @@ def import_to_workdir(
     image_size: int,
     class_names: str | Sequence[str] | None = None,
     dataset: str | None = None,
+    pixel_normalization: str | None = None,
 ) -> CSRAClassifier:
     """Imports a checkpoint into a run folder that csra-eval/-export/-predict read.
 
@@ -257,23 +290,33 @@ def import_to_workdir(
         dataset: the evaluation dataset recorded in config.json; default the
             one named by `class_names` (`voc2007`, `coco2014`, `wider`), else
             none (give csra-eval `--dataset`).
+        pixel_normalization: the model's input scaling; None: the authors'
+            for `dataset` (`authors_pixel_normalization`: [-1, 1] for
+            `wider`, pixels / 255 otherwise).
 
     Returns:
         The imported classifier.
     """
+    check_pixel_normalization(pixel_normalization)
     names = resolve_class_names(class_names, num_classes)
-    model = import_authors_checkpoint(
-        checkpoint, backbone, num_classes, num_heads, lam, image_size
-    )
     if dataset is None and isinstance(class_names, str):
         dataset = class_names if class_names in BENCHMARK_CLASSES else None
-    family = backbone_family(backbone)
+    scaling = pixel_normalization or authors_pixel_normalization(dataset)
+    model = import_authors_checkpoint(
+        checkpoint,
+        backbone,
+        num_classes,
+        num_heads,
+        lam,
+        image_size,
+        pixel_normalization=scaling,
+    )
     config = TrainConfig(
         workdir=os.fspath(workdir),
         dataset=dataset or "",
         backbone=backbone,
         weights=os.path.abspath(os.fspath(checkpoint)),
-        pixel_normalization=AUTHORS_PIXEL_NORMALIZATION[family],
+        pixel_normalization=scaling,
         head="csra",
         num_heads=num_heads,
         lam=lam,

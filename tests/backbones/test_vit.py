@@ -1,5 +1,6 @@
-"""ViT backbones: token map, position-embedding interpolation, pixel
-normalisation, saving, presets. timm checkpoints: tests/convert/test_timm_vit.py.
+"""ViT backbones: token map, presets resized to a new input, pixel
+normalisation, saving. The resize itself: test_position_embedding.py; timm
+checkpoints: tests/convert/test_timm_vit.py.
 """
 
 import keras
@@ -57,65 +58,9 @@ def test_tokens_to_feature_map_config_and_errors():
         TokensToFeatureMap(grid_size=(2, 2))(np.zeros((1, 6, 4), "float32"))
 
 
-def test_interpolation_keeps_class_token_and_same_grid():
-    table = np.random.default_rng(0).normal(size=(1 + 16, 8)).astype("float32")
-    np.testing.assert_array_equal(interpolate_position_embeddings(table, (4, 4)), table)
-    out = interpolate_position_embeddings(table, (8, 6))
-    assert out.shape == (1 + 48, 8)
-    np.testing.assert_array_equal(out[0], table[0])
-    batched = interpolate_position_embeddings(table[None], (8, 8))
-    assert batched.shape == (1, 1 + 64, 8)
-
-
-def test_interpolation_preserves_constant_embeddings():
-    table = np.tile(np.arange(5, dtype="float32"), (1 + 14 * 14, 1))
-    out = interpolate_position_embeddings(table, (28, 28))
-    assert out.shape == (1 + 28 * 28, 5)
-    np.testing.assert_allclose(out, np.tile(np.arange(5), (1 + 28 * 28, 1)), atol=1e-5)
-
-
-def _bilinear_reference(grid, target):
-    """Half-pixel-centre bilinear resize of (g, g, d), edges clamped."""
-    source = grid.shape[0]
-
-    def weights(size):
-        centres = (np.arange(size) + 0.5) * source / size - 0.5
-        centres = np.clip(centres, 0, source - 1)
-        low = np.floor(centres).astype(int)
-        high = np.minimum(low + 1, source - 1)
-        return low, high, centres - low
-
-    rows, cols = weights(target[0]), weights(target[1])
-    out = np.zeros((*target, grid.shape[-1]))
-    for i in range(target[0]):
-        for j in range(target[1]):
-            (r0, r1, fr), (c0, c1, fc) = (
-                (rows[0][i], rows[1][i], rows[2][i]),
-                (cols[0][j], cols[1][j], cols[2][j]),
-            )
-            top = (1 - fc) * grid[r0, c0] + fc * grid[r0, c1]
-            bottom = (1 - fc) * grid[r1, c0] + fc * grid[r1, c1]
-            out[i, j] = (1 - fr) * top + fr * bottom
-    return out
-
-
-def test_bilinear_interpolation_matches_numpy_statement():
-    rng = np.random.default_rng(1)
-    grid = rng.normal(size=(3, 3, 4))
-    table = np.concatenate([rng.normal(size=(1, 4)), grid.reshape(9, 4)])
-    out = interpolate_position_embeddings(table, (7, 5), interpolation="bilinear")
-    np.testing.assert_allclose(
-        out[1:].reshape(7, 5, 4), _bilinear_reference(grid, (7, 5)), atol=1e-5
-    )
-
-
-def test_interpolation_rejects_non_square_tables():
-    with pytest.raises(ValueError, match="square"):
-        interpolate_position_embeddings(np.zeros((1 + 15, 4)), (4, 4))
-    with pytest.raises(ValueError, match="interpolation"):
-        interpolate_position_embeddings(
-            np.zeros((1 + 16, 4)), (4, 4), interpolation="nearest"
-        )
+def test_interpolation_is_checked_before_building():
+    with pytest.raises(ValueError, match="interpolation=nearest"):
+        backbones.create("vit_tiny", image_size=64, interpolation="nearest")
 
 
 def test_registered_architectures():

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from csra_tf import backbones
+from csra_tf.backbones import interpolate_position_embeddings
 from csra_tf.backbones.vit import VIT_CONFIGS
 from csra_tf.convert.pth import load_state_dict
 from csra_tf.convert.timm_vit import (
-    interpolate_position_embeddings,
     load_timm_vit_weights,
     timm_vit_layout,
     timm_vit_state_dict,
@@ -129,13 +129,25 @@ def test_module_prefix_is_accepted(state, converted):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
-def test_larger_input_gets_interpolated_position_embeddings(state, converted):
-    model = backbones.create("vit_tiny", weights=TIMM_PTH, image_size=64)
+@pytest.mark.parametrize("interpolation", ["bicubic", "bilinear"])
+def test_larger_input_gets_interpolated_position_embeddings(
+    state, converted, interpolation
+):
+    """The backbone resizes the checkpoint's table with the PyTorch-exact
+    resize (tested against PyTorch in tests/backbones), all else unchanged."""
+    model = backbones.create(
+        "vit_tiny",
+        weights={f"module.{k}": v for k, v in state.items()},
+        image_size=64,
+        interpolation=interpolation,
+    )
     assert model.output_shape == (None, 4, 4, 32)
     vit, source = _inner_vit(model), _inner_vit(converted)
     np.testing.assert_array_equal(
         _position_table(vit),
-        interpolate_position_embeddings(state["pos_embed"], (4, 4))[0],
+        interpolate_position_embeddings(
+            state["pos_embed"], (4, 4), interpolation=interpolation
+        )[0],
     )
     others = [w for w in vit.weights if "position_embedding" not in w.path]
     originals = [w for w in source.weights if "position_embedding" not in w.path]
@@ -212,6 +224,15 @@ def test_resnet_checkpoint_is_refused(target):
         load_timm_vit_weights(target, resnet)
 
 
-def test_bad_interpolation_is_refused(state, target):
-    with pytest.raises(ValueError, match="interpolation=nearest"):
-        load_timm_vit_weights(target, state, interpolation="nearest")
+def test_position_table_on_another_grid_is_refused_with_both_grids(state):
+    """The converter maps tensors only; resizing is the backbone's job."""
+    vit = _vit(image_size=64)
+    before = [np.asarray(w) for w in vit.weights]
+    with pytest.raises(
+        ValueError,
+        match=r"pos_embed: checkpoint \(1, 5, 32\), model expects \(1, 17, 32\) "
+        r"\(a 2x2 patch grid for the model's 4x4: resize it with "
+        r"csra_tf.backbones.interpolate_position_embeddings\)",
+    ):
+        load_timm_vit_weights(vit, state)
+    _unchanged(vit, before)

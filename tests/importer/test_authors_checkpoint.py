@@ -17,7 +17,11 @@ import pytest
 
 from csra_tf import run_folder
 from csra_tf.importer import import_authors_checkpoint, import_to_workdir
-from csra_tf.importer.authors_checkpoint import resolve_class_names, split_heads
+from csra_tf.importer.authors_checkpoint import (
+    authors_pixel_normalization,
+    resolve_class_names,
+    split_heads,
+)
 from csra_tf.models import CSRAClassifier
 from tests.cli.test_errors import _assert_one_line_error, _run
 
@@ -43,12 +47,23 @@ def _arguments(name):
     )
 
 
+# The fixtures' PyTorch inputs: pixels / 255 for the ResNet, pixels / 127.5 - 1
+# for the ViT (as the authors' WIDER ViTs).
+FIXTURE_SCALING = {"resnet": "unit", "vit": "symmetric"}
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_imported_logits_equal_pytorch(tmp_path, name):
     expected = _expected(name)
     workdir = tmp_path / "run"
     checkpoint = os.path.join(FIXTURES, CASES[name][1])
-    import_to_workdir(checkpoint, workdir, class_names=None, **_arguments(name))
+    import_to_workdir(
+        checkpoint,
+        workdir,
+        class_names=None,
+        pixel_normalization=FIXTURE_SCALING[name],
+        **_arguments(name),
+    )
     model = keras.saving.load_model(workdir / "model.keras", safe_mode=True)
     assert isinstance(model, CSRAClassifier)
     assert model.head.temperatures == tuple(expected["temperatures"].tolist())
@@ -63,7 +78,51 @@ def test_imported_logits_equal_pytorch(tmp_path, name):
         "csra",
         True,
     )
-    assert config.pixel_normalization == ("unit" if name == "resnet" else "symmetric")
+    assert config.pixel_normalization == FIXTURE_SCALING[name]
+
+
+def test_authors_scaling_follows_the_dataset_not_the_backbone():
+    """Their pipeline/dataset.py: [-1, 1] on WIDER only, pixels / 255 else."""
+    assert authors_pixel_normalization("wider") == "symmetric"
+    for dataset in ("voc2007", "coco2014", "shapes", None):
+        assert authors_pixel_normalization(dataset) == "unit"
+
+
+@pytest.mark.parametrize(
+    "dataset, scaling, to_fixture_input",
+    [
+        # pixels / 255 of (2 p - 255) is the fixture's input p / 127.5 - 1.
+        (None, "unit", lambda p: 2.0 * p - 255.0),
+        ("coco2014", "unit", lambda p: 2.0 * p - 255.0),
+        ("wider", "symmetric", lambda p: p),
+    ],
+    ids=["no_dataset", "coco2014", "wider"],
+)
+def test_vit_import_default_scaling_per_dataset(
+    tmp_path, dataset, scaling, to_fixture_input
+):
+    """A ViT checkpoint gets pixels / 255 unless the run is WIDER's: the
+    logits equal PyTorch's on the inputs that scaling maps to the fixture's."""
+    expected = _expected("vit")
+    workdir = tmp_path / "run"
+    checkpoint = os.path.join(FIXTURES, CASES["vit"][1])
+    model = import_to_workdir(checkpoint, workdir, dataset=dataset, **_arguments("vit"))
+    assert run_folder.read_config(workdir).pixel_normalization == scaling
+    pixels = to_fixture_input(expected["images"].astype("float32"))
+    logits = np.asarray(model.predict_on_batch(pixels))
+    np.testing.assert_allclose(logits, expected["csra_logits"], atol=1e-4, rtol=0)
+
+
+def test_bad_pixel_normalization_is_refused(tmp_path):
+    checkpoint = os.path.join(FIXTURES, CASES["vit"][1])
+    with pytest.raises(ValueError, match="pixel_normalization=caffe"):
+        import_to_workdir(
+            checkpoint,
+            tmp_path / "run",
+            pixel_normalization="caffe",
+            **_arguments("vit"),
+        )
+    assert not (tmp_path / "run").exists()
 
 
 def test_dataparallel_prefix_is_accepted():
@@ -156,6 +215,7 @@ def test_csra_import_program_end_to_end(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Imported" in result.stdout
+    assert "pixel_normalization=unit" in result.stdout
 
     # csra-eval on the imported folder, pointed at a labelled manifest.
     from PIL import Image
