@@ -19,6 +19,7 @@ import os
 import keras
 
 from csra_tf.backbones.keras_hub_architectures import EFFICIENTNET_B0_BLOCKS
+from csra_tf.backbones.presets import from_preset
 from csra_tf.backbones.registry import register
 from csra_tf.errors import UserError
 from csra_tf.layers.pixel_normalization import PixelNormalization
@@ -120,7 +121,7 @@ def _from_preset(cls, weights, preset_prefix, input_shape, overrides):
             f"`weights` must be None, a preset of {cls.__name__} ({choices}) or a "
             f"local preset directory. Received: weights={weights}"
         )
-    return cls.from_preset(weights, input_shape=input_shape, **overrides)
+    return from_preset(cls, weights, input_shape=input_shape, **overrides)
 
 
 def _resnet_config(depth: int) -> dict:

@@ -30,6 +30,7 @@ from csra_tf.backbones.keras_hub_architectures import (
     RESNET_VD_CONFIGS,
     TORCHVISION_RESNET_CONFIGS,
 )
+from csra_tf.backbones.presets import from_preset
 from csra_tf.backbones.registry import register
 from csra_tf.config.choices import PIXEL_NORMALIZATIONS
 from csra_tf.convert.pth import load_state_dict
@@ -147,8 +148,8 @@ def keras_hub_backbone(
         )
     else:
         _check_preset_name(name, weights, cls)
-        backbone = cls.from_preset(
-            weights, **{family.shape_argument: shape}, **overrides
+        backbone = from_preset(
+            cls, weights, **{family.shape_argument: shape}, **overrides
         )
         _check_architecture(name, weights, backbone, architecture, family)
         if pixel_normalization is None:

@@ -100,6 +100,12 @@ def create(
         returning features `(B, h, w, d)`; the pixel normalisation is a layer
         inside it.
 
+    Raises:
+        UserError: for an unknown name or wrong weights, and when a preset or
+            handle cannot be fetched (no network, `HF_HUB_OFFLINE` with an
+            empty cache, a wrong handle): one line with what was tried and how
+            to provide the weights offline (`backbones.presets.from_preset`).
+
     Example:
     >>> backbone = create("tiny", image_size=32)
     >>> backbone.output_shape

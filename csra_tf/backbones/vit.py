@@ -3,7 +3,10 @@
 As in the paper (Sec. 3, Table 1): the class token is dropped, the final patch
 embeddings are reshaped to a `(B, h, w, d)` map, and when the input size differs
 from the pretrained one the position embeddings are interpolated (Dosovitskiy et
-al., 2021), e.g. 224 -> 448 px gives 28 x 28 tokens for ViT-B/16.
+al., 2021), e.g. 224 -> 448 px gives 28 x 28 tokens for ViT-B/16. The resize is
+PyTorch's bicubic (`a = -0.75`, `align_corners=False`, no antialiasing), as
+transformers' ViT and timm's `resize_pos_embed` do it
+(`csra_tf.backbones.position_embedding`).
 
 Weights come from keras-hub (preset names, `hf://` / `kaggle://` handles, local
 preset directories) or from a PyTorch `.pth` state dict of a timm ViT, converted
@@ -12,6 +15,7 @@ by `csra_tf.convert.timm_vit`.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 
@@ -20,12 +24,14 @@ import keras_hub
 import numpy as np
 from keras import ops
 
-from csra_tf.backbones.registry import register
-from csra_tf.convert.pth import load_state_dict
-from csra_tf.convert.timm_vit import (
+from csra_tf.backbones.position_embedding import (
+    check_interpolation,
     interpolate_position_embeddings,
-    load_timm_vit_weights,
 )
+from csra_tf.backbones.presets import from_preset
+from csra_tf.backbones.registry import register
+from csra_tf.convert.pth import load_state_dict, strip_module_prefix
+from csra_tf.convert.timm_vit import load_timm_vit_weights
 from csra_tf.errors import UserError
 from csra_tf.layers.pixel_normalization import (
     PixelNormalization,
@@ -48,7 +54,12 @@ VIT_CONFIGS = {
 al., Table 1) and `vit_tiny`, a two-block test model."""
 
 DEFAULT_PIXEL_NORMALIZATION = "symmetric"
-"""Pixel normalisation of ViT weights (timm's and the CSRA authors'), [-1, 1]."""
+"""Pixel normalisation the ImageNet ViT weights were trained with (Google's and
+timm's `vit_*_patch16_224`), [-1, 1]. The CSRA authors fed pixels / 255 to these
+weights in their VOC and COCO runs and [-1, 1] only on WIDER-Attribute; their
+flagfiles and `csra-import` set that explicitly."""
+
+_POSITION_KEY = "pos_embed"
 
 _PATCHING_LAYER = "vit_patching_and_embedding"
 _HANDLE_SCHEMES = ("hf://", "kaggle://", "gs://")
@@ -146,7 +157,9 @@ def vit_backbone(
             `"imagenet"` (mean/std), see `PixelNormalization`. None: the
             weights' own, i.e. a keras-hub preset's image converter, else
             `DEFAULT_PIXEL_NORMALIZATION`.
-        interpolation: how position embeddings are resized.
+        interpolation: how position embeddings are resized: `"bicubic"`
+            (PyTorch's, `a = -0.75`) or `"bilinear"` (PyTorch's), both
+            with `align_corners=False` and no antialiasing.
         name: model name.
         **overrides: more `ViTBackbone` arguments (e.g. `num_layers` for a
             tiny test model, `dropout_rate`).
@@ -165,6 +178,7 @@ def vit_backbone(
             "ViT backbones need a fixed input size. Received: image_size=None"
         )
     check_pixel_normalization(pixel_normalization)
+    check_interpolation(interpolation)
     if weights is not None and not isinstance(weights, Mapping):
         weights = os.fspath(weights)
     image_shape = (image_size, image_size, 3)
@@ -174,12 +188,10 @@ def vit_backbone(
         _check_divisible(image_size, _pair(config["patch_size"]))
         vit = keras_hub.models.ViTBackbone(image_shape=image_shape, **config)
         if weights is not None:
-            state_dict = weights if isinstance(weights, Mapping) else None
-            load_timm_vit_weights(
-                vit,
-                state_dict or load_state_dict(weights),
-                interpolation=interpolation,
+            state_dict = (
+                weights if isinstance(weights, Mapping) else load_state_dict(weights)
             )
+            load_timm_vit_weights(vit, _on_patch_grid(state_dict, vit, interpolation))
     else:
         presets = sorted(keras_hub.models.ViTBackbone.presets)
         if not (
@@ -192,14 +204,13 @@ def vit_backbone(
                 f"ViT preset ({presets}), a handle ({', '.join(_HANDLE_SCHEMES)}...) "
                 f"or a local preset directory. Received: weights={weights}"
             )
-        source = keras_hub.models.ViTBackbone.from_preset(weights, **overrides)
+        source = from_preset(keras_hub.models.ViTBackbone, weights, **overrides)
         _check_divisible(image_size, _pair(source.patch_size))
         vit = _resized(source, image_shape, interpolation)
         if pixel_normalization is None:
             scaling = _preset_pixel_scaling(weights)
     prefix = 1 if vit.use_class_token else 0
-    patch = _pair(vit.patch_size)
-    grid = (image_size // patch[0], image_size // patch[1])
+    grid = _grid_of(vit)
     inputs = keras.Input(image_shape, name="pixels")
     x = _normalization_layer(pixel_normalization or scaling)(inputs)
     tokens = vit(x)
@@ -233,6 +244,30 @@ def _check_divisible(image_size: int, patch: tuple[int, int]) -> None:
         )
 
 
+def _grid_of(vit) -> tuple[int, int]:
+    patch = _pair(vit.patch_size)
+    return (vit.image_shape[0] // patch[0], vit.image_shape[1] // patch[1])
+
+
+def _on_patch_grid(state_dict, vit, interpolation):
+    """The timm state dict with `pos_embed` resized to `vit`'s patch grid.
+
+    A table that is not a square grid after the class token, or of another
+    width, is left as it is for the converter's shape check to report.
+    """
+    state = strip_module_prefix(state_dict)
+    table = state.get(_POSITION_KEY)
+    if table is None or np.ndim(table) != 3 or np.shape(table)[-1] != vit.hidden_dim:
+        return state
+    side = math.isqrt(max(np.shape(table)[1] - 1, 0))
+    if side == 0 or side * side != np.shape(table)[1] - 1:
+        return state
+    resized = interpolate_position_embeddings(
+        np.asarray(table), _grid_of(vit), interpolation=interpolation
+    )
+    return {**state, _POSITION_KEY: resized}
+
+
 def _resized(source, image_shape, interpolation):
     """A copy of `source` for `image_shape`, position embeddings interpolated."""
     if tuple(source.image_shape) == tuple(image_shape):
@@ -240,8 +275,7 @@ def _resized(source, image_shape, interpolation):
     config = source.get_config()
     config["image_shape"] = image_shape
     target = keras_hub.models.ViTBackbone.from_config(config)
-    patch = _pair(source.patch_size)
-    grid = (image_shape[0] // patch[0], image_shape[1] // patch[1])
+    grid = _grid_of(target)
     embedding = target.get_layer(_PATCHING_LAYER).position_embedding.embeddings
     for old, new in zip(source.weights, target.weights, strict=True):
         value = ops.convert_to_numpy(old)

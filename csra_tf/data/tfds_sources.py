@@ -1,8 +1,12 @@
 """PASCAL VOC and MS-COCO through TensorFlow Datasets.
 
-The datasets are read with `tfds.load` from `data_dir` (TFDS's default folder
-when None), prepared there first if they are not, as TFDS does. Examples come
-in the order of the prepared files (`shuffle_files=False`).
+The datasets are read as `tfds.load` reads them, from `data_dir` (TFDS's
+default folder when None), prepared there first by TFDS's own `voc` / `coco`
+builders if they are not. Examples come in the order of the prepared files
+(`shuffle_files=False`). When the preparation cannot fetch the archives (no
+network, archives in `<data_dir>/downloads/manual` that are not the originals),
+a one-line `UserError` says what was tried and how to prepare the data offline
+(docs/reproduce.md, "Preparing the datasets offline").
 """
 
 from __future__ import annotations
@@ -46,11 +50,17 @@ def voc(
         A `Source` of `(image uint8 (H, W, 3), target float32 (20,))` pairs with
         the 20 VOC class names in TFDS order (alphabetical).
 
+    Raises:
+        UserError: for a wrong `year` or `split`, or when the dataset is not
+            prepared in `data_dir` and cannot be downloaded and prepared.
+
     Example:
 
     >>> train = voc(2007, "train+validation")  # doctest: +SKIP
     >>> train.class_names[:3]  # doctest: +SKIP
     ['aeroplane', 'bicycle', 'bird']
+
+    (Not run as a doctest: TFDS downloads VOC on first use.)
     """
     year_number = _voc_year(year)
     dataset, info = _load(f"voc/{year_number}", split, data_dir, download)
@@ -105,11 +115,17 @@ def coco(
         A `Source` of `(image uint8 (H, W, 3), target float32 (80,))` pairs with
         the 80 COCO class names in TFDS order.
 
+    Raises:
+        UserError: for a wrong `split`, or when the dataset is not prepared in
+            `data_dir` and cannot be downloaded and prepared.
+
     Example:
 
     >>> val = coco("validation")  # doctest: +SKIP
     >>> val.num_classes  # doctest: +SKIP
     80
+
+    (Not run as a doctest: TFDS downloads COCO, about 20 GB, on first use.)
     """
     dataset, info = _load("coco/2014", split, data_dir, download)
     label_feature = info.features["objects"]["label"]
@@ -152,19 +168,65 @@ def _load(
     data_dir: str | os.PathLike | None,
     download: bool,
 ) -> tuple[tf.data.Dataset, tfds.core.DatasetInfo]:
-    """Loads a TFDS dataset in file order, with its info."""
+    """Loads a TFDS dataset in file order, with its info, as `tfds.load` does.
+
+    Preparing the dataset (download, extraction, generation) is the step that
+    needs the network or the archives; its failures become a `UserError` that
+    says what was tried and how to prepare the data offline.
+    """
     if not isinstance(split, str) or not split:
         raise UserError(
             f"`split` must be a non-empty string. Received: split={split!r}"
         )
-    return tfds.load(
-        name,
-        split=split,
-        data_dir=None if data_dir is None else os.fspath(data_dir),
-        download=download,
-        shuffle_files=False,
-        with_info=True,
+    data_dir = None if data_dir is None else os.fspath(data_dir)
+    builder = tfds.builder(name, data_dir=data_dir)
+    if not builder.is_prepared():
+        hint = _prepare_hint(name, builder)
+        if not download:
+            raise UserError(
+                f"The TFDS dataset {name} is not prepared in {builder.data_dir} and "
+                f"downloading is off. {hint} Received: data_dir={data_dir}"
+            )
+        try:
+            builder.download_and_prepare()
+        except _FETCH_ERRORS as error:
+            raise UserError(
+                f"Could not download and prepare the TFDS dataset {name} into "
+                f"{builder.data_dir} ({_reason(error)}). {hint} "
+                f"Received: data_dir={data_dir}"
+            ) from error
+    dataset = builder.as_dataset(split=split, shuffle_files=False)
+    return dataset, builder.info
+
+
+# What preparing a TFDS dataset raises when its files cannot be fetched: network
+# and HTTP errors (requests' are `OSError`s), a download that is not what TFDS
+# expects (status, checksum), an archive that is missing or cannot be read.
+_FETCH_ERRORS = (
+    OSError,
+    tfds.download.DownloadError,
+    tfds.core.download.download_manager.NonMatchingChecksumError,
+)
+
+
+def _prepare_hint(name: str, builder: tfds.core.DatasetBuilder) -> str:
+    """How to provide the dataset without network, in one sentence."""
+    manual_dir = os.path.join(os.fspath(builder.data_dir_root), "downloads", "manual")
+    return (
+        "Where there is no network, prepare it on a machine that has it "
+        f"(`tfds.builder('{name}', data_dir=DIR).download_and_prepare()`), copy "
+        "DIR here and pass it as the data folder (--data_dir=DIR), or put the "
+        f"dataset's archives, as downloaded, into {manual_dir} and run again; "
+        'see docs/reproduce.md, "Preparing the datasets offline".'
     )
+
+
+def _reason(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    text = lines[0] if lines else ""
+    if len(text) > 300:
+        text = text[:297] + "..."
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def _num_examples(

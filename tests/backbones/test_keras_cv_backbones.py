@@ -1,12 +1,16 @@
 """keras-cv MobileNetV3 and EfficientNet backbones: layouts, saving, presets."""
 
+import socket
+
 import keras
 import numpy as np
 import pytest
 
 from csra_tf import backbones
+from csra_tf.errors import UserError
 from csra_tf.layers.pixel_normalization import PixelNormalization
 from csra_tf.models import build_classifier
+from tests.keras_harness import run_model_test
 
 _TINY_MOBILENET = dict(
     stackwise_expansion=[1, 4],
@@ -85,18 +89,14 @@ def test_registry_names():
         ("efficientnet_v2_b0", _TINY_EFFICIENTNET_V2, 8, 1280),
     ],
 )
-def test_small_config_in_classifier_saves_and_loads(
-    tmp_path, name, overrides, grid, channels
-):
-    backbone = backbones.create(name, image_size=32, **overrides)
-    assert backbone.output_shape == (None, grid, grid, channels)
-    model = build_classifier(backbone, num_classes=3, image_size=32, lam=0.2)
+def test_small_config_in_classifier_model_harness(name, overrides, grid, channels):
+    def make_model():
+        backbone = backbones.create(name, image_size=32, **overrides)
+        assert backbone.output_shape == (None, grid, grid, channels)
+        return build_classifier(backbone, num_classes=3, image_size=32, lam=0.2)
+
     x = _pixels()
-    expected = np.asarray(model(x))
-    path = str(tmp_path / "model.keras")
-    model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
-    np.testing.assert_allclose(np.asarray(loaded(x)), expected, atol=1e-5)
+    run_model_test(make_model, x, expected_output_shape=(len(x), 3), atol=1e-5)
 
 
 def _normalization(model):
@@ -204,3 +204,24 @@ def test_efficientnet_v2_loads_local_preset_directory(tmp_path):
 def test_rejects_presets_of_another_architecture(name, weights):
     with pytest.raises(ValueError, match="weights"):
         backbones.create(name, weights=weights, image_size=32)
+
+
+def test_preset_without_network_is_one_line(tmp_path, monkeypatch):
+    # No network: name resolution fails, as kagglehub's first request finds.
+    def no_dns(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path))
+    weights = "mobilenet_v3_small_imagenet"
+    with pytest.raises(UserError) as error:
+        backbones.create("mobilenet_v3_small", weights=weights, image_size=32)
+    message = str(error.value)
+    assert "\n" not in message
+    for fragment in ("from Kaggle", "ConnectionError", "KAGGLEHUB_CACHE", weights):
+        assert fragment in message, message
+
+
+def test_local_folder_without_config_is_one_line(tmp_path):
+    with pytest.raises(UserError, match="has no config.json"):
+        backbones.create("mobilenet_v3_small", weights=str(tmp_path), image_size=32)

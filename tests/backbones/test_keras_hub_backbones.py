@@ -1,11 +1,14 @@
 """keras-hub backbones: torchvision ResNet layouts, presets, pixel normalisation."""
 
+import socket
+
 import keras
 import keras_hub
 import numpy as np
 import pytest
 
 from csra_tf import backbones
+from csra_tf.errors import UserError
 from csra_tf.layers.pixel_normalization import PixelNormalization
 
 # torchvision's parameter counts without `fc`, e.g.
@@ -203,3 +206,87 @@ def test_keras_round_trip_safe_mode(tmp_path, tiny):
     x = _pixels()
     np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(tiny(x)), atol=1e-6)
     assert _normalization(loaded) == "imagenet"
+
+
+@pytest.fixture
+def offline_hub(tmp_path, monkeypatch):
+    """`HF_HUB_OFFLINE=1` with an empty `HF_HUB_CACHE` in `tmp_path`.
+
+    huggingface_hub reads both variables when it is imported, so its constants
+    are set as well (tests/cli/test_offline.py sets only the variables, in a
+    fresh process).
+    """
+    from huggingface_hub import constants
+
+    cache = tmp_path / "hf_cache"
+    cache.mkdir()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    return cache
+
+
+def _one_line_error(name, weights, *fragments):
+    with pytest.raises(UserError) as error:
+        backbones.create(name, weights=weights, image_size=32)
+    message = str(error.value)
+    assert "\n" not in message, message
+    for fragment in (f"Received: weights={weights}", *fragments):
+        assert fragment in message, message
+    return error.value
+
+
+def test_hf_handle_offline_with_an_empty_cache_is_one_line(offline_hub):
+    error = _one_line_error(
+        "resnet18",
+        "hf://timm/resnet18.a1_in1k",
+        "HF_HUB_OFFLINE is set",
+        str(offline_hub),
+        "hf download timm/resnet18.a1_in1k",
+        "local preset folder",
+    )
+    assert isinstance(error, ValueError)
+
+
+def test_hf_handle_offline_loads_from_a_filled_cache(offline_hub):
+    # A preset in the Hugging Face cache's layout, as `hf download` leaves it.
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    repo = offline_hub / "models--csra-tf--resnet-tiny"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(revision)
+    source = _hub_resnet_tiny()
+    source.save_to_preset(str(repo / "snapshots" / revision))
+    loaded = backbones.create(
+        "resnet_tiny", weights="hf://csra-tf/resnet-tiny", image_size=32
+    )
+    x = _pixels()
+    mean = np.array([0.485, 0.456, 0.406], "float32")
+    std = np.array([0.229, 0.224, 0.225], "float32")
+    np.testing.assert_allclose(
+        np.asarray(loaded(x)), np.asarray(source((x / 255.0 - mean) / std)), atol=1e-5
+    )
+
+
+def test_malformed_hf_handle_is_one_line(offline_hub):
+    _one_line_error("resnet18", "hf://timm/resnet18/extra", "hf://<owner>/<model>")
+
+
+def test_local_folder_without_config_is_one_line(tmp_path):
+    _one_line_error("resnet18", str(tmp_path), "has no config.json", "save_to_preset")
+
+
+def test_keras_hub_preset_without_network_is_one_line(tmp_path, monkeypatch):
+    # No network: name resolution fails, as kagglehub's first request finds.
+    def no_dns(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path))
+    _one_line_error(
+        "resnet18",
+        "resnet_18_imagenet",
+        "kaggle://keras/resnetv1/keras/resnet_18_imagenet",
+        "ConnectionError",
+        "KAGGLEHUB_CACHE",
+    )
