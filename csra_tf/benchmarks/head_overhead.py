@@ -12,9 +12,10 @@ import numpy as np
 import tensorflow as tf
 
 from csra_tf import backbones
+from csra_tf.acceleration import accelerate
 from csra_tf.models import build_classifier
-from csra_tf.training.losses import MaskedBinaryCrossentropy
-from csra_tf.training.optimizer import MultiRateSGD
+from csra_tf.optimization.losses import MaskedBinaryCrossentropy
+from csra_tf.optimization.optimizer import MultiRateSGD
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,8 +92,15 @@ def benchmark_heads(
 
     runners = []
     for head, num_heads in head_configs:
-        model = build_classifier(
-            shared, num_classes, head=head, num_heads=num_heads, image_size=image_size
+        model = accelerate(
+            build_classifier(
+                shared,
+                num_classes,
+                head=head,
+                num_heads=num_heads,
+                image_size=image_size,
+            ),
+            for_training=True,
         )
         head_layer = model.head
         optimizer = MultiRateSGD(

@@ -19,9 +19,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from csra_tf.acceleration import accelerate
 from csra_tf.data import build_dataset, shapes
 from csra_tf.models import build_classifier
-from csra_tf.training import MaskedBinaryCrossentropy
+from csra_tf.optimization import MaskedBinaryCrossentropy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,7 +124,10 @@ def benchmark_input_pipeline(
     )
 
     keras.utils.set_random_seed(seed)
-    model = build_classifier("tiny", source.num_classes, image_size=image_size)
+    model = accelerate(
+        build_classifier("tiny", source.num_classes, image_size=image_size),
+        for_training=True,
+    )
     model.compile(
         optimizer=keras.optimizers.SGD(learning_rate=0.01, momentum=0.9),
         loss=MaskedBinaryCrossentropy(),

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 
 from csra_tf import run_folder
+from csra_tf.acceleration import accelerate
 from csra_tf.metrics import evaluate
 from csra_tf.metrics.table import TABLE_COLUMNS, format_table
 from csra_tf.metrics.thresholds import calibrate_thresholds, calibration_summary
-from csra_tf.models import fold_batch_norm, predict_probabilities
+from csra_tf.models import predict_probabilities
 
 
 def evaluate_run(
@@ -40,7 +41,7 @@ def evaluate_run(
     run = run_folder.load_run(workdir, checkpoint, data_overrides)
     config, val_source = run.config, run.val_source
     probs, targets = predict_probabilities(
-        fold_batch_norm(run.model), run.val_batches(batch_size)
+        accelerate(run.model, for_training=False), run.val_batches(batch_size)
     )
     metrics = evaluate(probs, targets, threshold=threshold)
     run_folder.write_metrics(workdir, metrics, val_source.class_names)

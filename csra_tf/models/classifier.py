@@ -10,10 +10,6 @@ from csra_tf import backbones
 from csra_tf.config.choices import HEADS
 from csra_tf.errors import UserError
 from csra_tf.layers import CSRA, AveragePoolingHead, ClassAttentionPooling
-from csra_tf.models.fused_batch_norm import use_fused_batch_norm
-from csra_tf.models.fused_dense import use_fused_dense
-from csra_tf.models.fused_layer_norm import use_fused_layer_norm
-from csra_tf.models.matmul_attention import use_matmul_attention
 
 
 @keras.saving.register_keras_serializable(package="csra_tf")
@@ -25,12 +21,8 @@ class CSRAClassifier(keras.Model):
     `model.backbone` and `model.head`, never by layer position or name. The
     model maps RGB pixels in [0, 255] to per-class logits; pixel normalisation
     lives inside the backbone, so SavedModel and TFLite exports take plain
-    pixels. The backbone's BatchNormalization layers run on TensorFlow's fused
-    kernel (`use_fused_batch_norm`), its Dense / EinsumDense layers as 2-D
-    matmuls oneDNN fuses with their bias and activation (`use_fused_dense`),
-    and while training its LayerNormalization layers and exact GELUs run as
-    one XLA kernel per direction (`use_fused_layer_norm`, `xla_kernels`) and
-    its attention cores as batched matmuls (`use_matmul_attention`).
+    pixels. The parts are used as given, never rewritten; the programs opt
+    into faster calls with `csra_tf.acceleration.accelerate`.
 
     Args:
         backbone: a `keras.Model` mapping `(B, S, S, 3)` pixels in [0, 255] to
@@ -65,10 +57,6 @@ class CSRAClassifier(keras.Model):
             )
         if not 0.0 <= dropout < 1.0:
             raise UserError(f"`dropout` must be in [0, 1). Received: dropout={dropout}")
-        use_fused_batch_norm(backbone)
-        use_fused_dense(backbone)
-        use_fused_layer_norm(backbone)
-        use_matmul_attention(backbone)
         inputs = keras.Input(tuple(backbone.input_shape[1:]), name="images")
         features = backbone(inputs)
         feature_dropout = (

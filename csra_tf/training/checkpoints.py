@@ -58,6 +58,23 @@ class ResumableBackup(keras.callbacks.Callback):
             metadata = json.load(f)
         return int(metadata["epoch"]), int(metadata.get("step", 0))
 
+    def resume_message(self) -> str | None:
+        """One line saying where a run resumes, or None without a backup.
+
+        Returns:
+            "Resuming at epoch E, step S, from the backup <file>." (E counts
+            from 1, S is the steps of epoch E already done).
+        """
+        if not os.path.exists(self._metadata_path):
+            return None
+        with open(self._metadata_path, encoding="utf-8") as f:
+            metadata = json.load(f)
+        weights = os.path.join(self.backup_dir, metadata["weights"])
+        return (
+            f"Resuming at epoch {int(metadata['epoch']) + 1}, step "
+            f"{int(metadata.get('step', 0))}, from the backup {weights}."
+        )
+
     def start_epoch_at_step(self, step: int) -> None:
         """The next epoch of `fit` starts `step` steps in (a resumed partial epoch).
 

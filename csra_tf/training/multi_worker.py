@@ -19,13 +19,14 @@ import tensorflow as tf
 from absl import logging
 
 from csra_tf import run_folder
+from csra_tf.acceleration import accelerate
 from csra_tf.config import TrainConfig
 from csra_tf.data import build_dataset
 from csra_tf.errors import UserError
 from csra_tf.metrics import evaluate
 from csra_tf.models import predict_probabilities
+from csra_tf.optimization.losses import MaskedBinaryCrossentropy
 from csra_tf.training.checkpoints import NonFiniteLossError
-from csra_tf.training.losses import MaskedBinaryCrossentropy
 from csra_tf.training.train_lib import (
     build_model,
     create_optimizer,
@@ -106,6 +107,9 @@ def train_multi_worker(
     >>> metrics = train_multi_worker(  # doctest: +SKIP
     ...     TrainConfig(workdir="runs/shapes"), strategy, is_chief=True
     ... )
+
+    (Not run as a doctest: it needs a cluster, one process per worker with its
+    `TF_CONFIG`.)
     """
     if config.jit_compile:
         raise UserError(
@@ -124,7 +128,7 @@ def train_multi_worker(
     bad_records, steps_per_epoch = run.bad_records, run.steps_per_epoch
 
     with strategy.scope(), dtype_policy(config.mixed_precision):
-        model = build_model(config, len(class_names))
+        model = accelerate(build_model(config, len(class_names)), for_training=True)
         # As in train(): compile wraps the optimizer in a LossScaleOptimizer
         # under mixed_float16, and model.keras then holds the optimizer.
         model.compile(
@@ -146,9 +150,14 @@ def train_multi_worker(
     manager = tf.train.CheckpointManager(checkpoint, write_dir, max_to_keep=1)
     try:
         if is_chief and manager.latest_checkpoint:
-            logging.info("Resuming from %s.", manager.latest_checkpoint)
             status = checkpoint.restore(manager.latest_checkpoint)
             status.assert_existing_objects_matched()
+            logging.info(
+                "Resuming at epoch %d, step %d, from the backup %s.",
+                int(epoch.numpy()) + 1,
+                int(step_in_epoch.numpy()),
+                manager.latest_checkpoint,
+            )
         state = _unique(
             list(model.variables) + list(optimizer.variables) + [epoch, step_in_epoch]
         )
@@ -208,7 +217,7 @@ def train_multi_worker(
         "Evaluating the final model on %s validation images.", val_source.num_examples
     )
     # A copy outside the strategy: the chief predicts alone, with no collectives.
-    local_model = run_folder.load_model(model_path)
+    local_model = accelerate(run_folder.load_model(model_path), for_training=False)
     val_data = build_dataset(
         val_source,
         image_size=config.image_size,

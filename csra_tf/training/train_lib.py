@@ -12,16 +12,17 @@ import tensorflow as tf
 from absl import logging
 
 from csra_tf import backbones, run_folder
+from csra_tf.acceleration import accelerate
 from csra_tf.config import TrainConfig
 from csra_tf.data import Source, build_dataset
 from csra_tf.errors import UserError
 from csra_tf.metrics import MeanAveragePrecision, evaluate
 from csra_tf.models import CSRAClassifier, build_classifier, predict_probabilities
+from csra_tf.optimization.losses import MaskedBinaryCrossentropy
+from csra_tf.optimization.optimizer import MultiRateSGD
+from csra_tf.optimization.schedules import WarmupCosineDecay, WarmupStepDecay
 from csra_tf.training.callbacks import create_callbacks
 from csra_tf.training.checkpoints import ResumableBackup
-from csra_tf.training.losses import MaskedBinaryCrossentropy
-from csra_tf.training.optimizer import MultiRateSGD
-from csra_tf.training.schedules import WarmupCosineDecay, WarmupStepDecay
 from csra_tf.training.strategy import create_strategy
 
 
@@ -266,7 +267,7 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> dict:
     )
     strategy = create_strategy()
     with strategy.scope(), dtype_policy(config.mixed_precision):
-        model = build_model(config, len(class_names))
+        model = accelerate(build_model(config, len(class_names)), for_training=True)
         model.compile(
             optimizer=create_optimizer(config, steps_per_epoch, model),
             loss=MaskedBinaryCrossentropy(),
@@ -281,6 +282,8 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> dict:
         config.workdir, backup_every_steps=config.backup_every_steps
     )
     backup = next(c for c in callbacks if isinstance(c, ResumableBackup))
+    if message := backup.resume_message():
+        logging.info(message)
     for first_epoch, end_epoch, skip_steps in _fit_segments(
         backup.position(), config.epochs
     ):

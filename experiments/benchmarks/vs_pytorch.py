@@ -33,9 +33,9 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 
 from absl import app, flags
+from torch_worker import GEMM_SIDE, best_rate, serve
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", ["r101_h1", "r101_h6", "vitb16_h1"], "Models to time.")
@@ -58,9 +58,7 @@ flags.DEFINE_string(
     sys.executable,
     "Python that runs the PyTorch worker (one with torch and torchvision).",
 )
-flags.DEFINE_enum(
-    "worker", None, ["tf_infer", "tf_train", "torch"], "Internal: run as a worker."
-)
+flags.DEFINE_enum("worker", None, ["tf_infer", "tf_train"], "Internal: a worker.")
 flags.DEFINE_string("model", None, "Internal: the worker's model.")
 
 MODELS = {
@@ -76,47 +74,10 @@ AVX2_ONLY = {
     "ATEN_CPU_CAPABILITY": "avx2",
 }
 NUM_CLASSES = 80
-GEMM_SIDE = 2048  # the square product that measures the attainable GEMM rate
-DEFAULT_TEMPERATURES = {1: [1.0], 6: [1.0, 2.0, 3.0, 4.0, 5.0, float("inf")]}
+TORCH_WORKER = "torch_worker.py"  # beside this file; needs torch + torchvision only
 
 
 # ----------------------------------------------------------------- workers
-def _serve(steps: dict, facts: dict) -> None:
-    """The worker's loop: `infer N` / `train N` -> one JSON line of step times.
-
-    Args:
-        steps: the worker's step functions by kind (`"infer"`, `"train"`).
-        facts: measured once after the warm-up, sent to the parent as the JSON
-            line that says the worker is ready (`gemm_flop_s`, and `flops` from
-            the PyTorch worker).
-    """
-    for _ in range(2):  # trace, compile, warm caches
-        for step in steps.values():
-            step()
-    print(json.dumps({"ready": True, **facts}), flush=True)
-    for line in sys.stdin:
-        command, count = line.split()
-        step = steps[command]
-        times = []
-        for _ in range(int(count)):
-            start = time.perf_counter()
-            step()
-            times.append(time.perf_counter() - start)
-        print(json.dumps(times), flush=True)
-
-
-def _best_rate(matmul, tries: int = 4) -> float:
-    """Best floating-point operations per second of `matmul()` on one
-    GEMM_SIDE x GEMM_SIDE product (the machine's attainable GEMM rate)."""
-    matmul()
-    best = float("inf")
-    for _ in range(tries):
-        start = time.perf_counter()
-        matmul()
-        best = min(best, time.perf_counter() - start)
-    return 2 * GEMM_SIDE**3 / best
-
-
 def _tf_worker(name: str, kind: str) -> None:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     if kind == "infer":
@@ -128,8 +89,9 @@ def _tf_worker(name: str, kind: str) -> None:
     import numpy as np
     import tensorflow as tf
 
-    from csra_tf.models import build_classifier, fold_batch_norm
-    from csra_tf.training import MaskedBinaryCrossentropy, MultiRateSGD
+    from csra_tf.acceleration import accelerate
+    from csra_tf.models import build_classifier
+    from csra_tf.optimization import MaskedBinaryCrossentropy, MultiRateSGD
 
     tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
     tf.config.threading.set_inter_op_parallelism_threads(FLAGS.threads)
@@ -145,6 +107,10 @@ def _tf_worker(name: str, kind: str) -> None:
         image_size=size,
         normalize=True,
     )
+    # The speed paths, as csra-train and csra-predict apply them.
+    device = "GPU" if gpu else "CPU"
+    if kind == "train":
+        model = accelerate(model, for_training=True, device=device)
     optimizer = MultiRateSGD(
         0.01,
         momentum=0.9,
@@ -161,128 +127,15 @@ def _tf_worker(name: str, kind: str) -> None:
     )
 
     square = tf.constant(rng.standard_normal((GEMM_SIDE, GEMM_SIDE)), "float32")
-    facts = {"gemm_flop_s": _best_rate(lambda: tf.matmul(square, square).numpy())}
+    facts = {"gemm_flop_s": best_rate(lambda: tf.matmul(square, square).numpy())}
     if kind == "infer":
         # Inference runs the folded copy, as csra-predict, csra-eval and the
         # SavedModel export do (BatchNorm inside the convolutions).
-        inference_model = fold_batch_norm(model)
+        inference_model = accelerate(model, for_training=False, device=device)
         steps = {"infer": lambda: np.asarray(inference_model.predict_on_batch(images))}
     else:
         steps = {"train": lambda: model.train_on_batch(images, targets)}
-    _serve(steps, facts)
-
-
-def _torch_worker(name: str) -> None:
-    import torch
-    import torchvision
-    from torch import nn
-
-    torch.set_num_threads(FLAGS.threads)
-    torch.set_num_interop_threads(1)
-    device = "cuda" if FLAGS.device == "gpu" else "cpu"
-    _, builder, size, heads, lam = MODELS[name]
-
-    class CSRAHead(nn.Module):
-        """The paper's Eq. 2-6 and 13: per head, scores of unit-norm classifiers at
-        every location; mean + lam * softmax(T s)-weighted sum (max for T = inf)."""
-
-        def __init__(self, dim):
-            super().__init__()
-            self.classifiers = nn.ModuleList(
-                nn.Conv2d(dim, NUM_CLASSES, 1, bias=False) for _ in range(heads)
-            )
-            self.temperatures = DEFAULT_TEMPERATURES[heads]
-
-        def forward(self, x):
-            logits = 0
-            for conv, temperature in zip(
-                self.classifiers, self.temperatures, strict=True
-            ):
-                norm = conv.weight.flatten(1).norm(dim=1).view(1, -1, 1)
-                scores = conv(x).flatten(2) / norm
-                base = scores.mean(2)
-                if temperature == float("inf"):
-                    attention = scores.max(2)[0]
-                else:
-                    attention = (torch.softmax(temperature * scores, 2) * scores).sum(2)
-                logits = logits + base + lam * attention
-            return logits
-
-    network = getattr(torchvision.models, builder)(weights=None)
-    if builder.startswith("resnet"):
-        features = nn.Sequential(*list(network.children())[:-2])
-        dim = 2048
-    else:
-        grid = size // 16
-
-        class Tokens(nn.Module):
-            def __init__(self, vit):
-                super().__init__()
-                self.vit = vit
-
-            def forward(self, x):
-                x = self.vit._process_input(x)
-                cls = self.vit.class_token.expand(x.shape[0], -1, -1)
-                x = self.vit.encoder(torch.cat([cls, x], dim=1))[:, 1:]
-                return x.transpose(1, 2).reshape(x.shape[0], -1, grid, grid)
-
-        features = Tokens(network)
-        dim = 768
-    head = CSRAHead(dim)
-    model = nn.Sequential(features, head).to(device)
-    optimizer = torch.optim.SGD(
-        [
-            {"params": features.parameters(), "lr": 0.01},
-            {"params": head.parameters(), "lr": 0.1},
-        ],
-        momentum=0.9,
-        weight_decay=1e-4,
-    )
-    loss_fn = nn.BCEWithLogitsLoss()
-    generator = torch.Generator().manual_seed(0)
-    images = torch.rand(FLAGS.batch_size, 3, size, size, generator=generator).to(device)
-    targets = torch.randint(0, 2, (FLAGS.batch_size, NUM_CLASSES), generator=generator)
-    targets = targets.float().to(device)
-
-    def sync():
-        if device == "cuda":
-            torch.cuda.synchronize()
-
-    def infer():
-        model.eval()
-        with torch.inference_mode():
-            model(images)
-        sync()
-
-    def train():
-        model.train()
-        optimizer.zero_grad(set_to_none=True)
-        loss_fn(model(images), targets).backward()
-        optimizer.step()
-        sync()
-
-    def matmul():
-        torch.mm(square, square)
-        sync()
-
-    # The network's matrix-product and convolution work, counted by PyTorch on
-    # the training-mode forward and on a whole training step, with attention
-    # computed by its plain matrix products (fused kernels are not counted).
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-    from torch.utils.flop_counter import FlopCounterMode
-
-    square = torch.randn(GEMM_SIDE, GEMM_SIDE, generator=generator).to(device)
-    flops = {}
-    model.train()
-    with sdpa_kernel(SDPBackend.MATH):
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(images)
-        flops["infer"] = counter.get_total_flops()
-        with FlopCounterMode(display=False) as counter:
-            train()
-        flops["train"] = counter.get_total_flops()
-    facts = {"gemm_flop_s": _best_rate(matmul), "flops": flops}
-    _serve({"infer": infer, "train": train}, facts)
+    serve(steps, facts)
 
 
 # ------------------------------------------------------------------ parent
@@ -294,17 +147,34 @@ class _Worker:
             # csra-tf's XLA kernels (GELU, LayerNorm while training) too.
             flags_now = env.get("XLA_FLAGS", "")
             env["XLA_FLAGS"] = f"{flags_now} --xla_cpu_max_isa=AVX2".strip()
-        python = FLAGS.torch_python if worker == "torch" else sys.executable
-        self.process = subprocess.Popen(
-            [
-                python,
+        common = [
+            f"--threads={FLAGS.threads}",
+            f"--batch_size={FLAGS.batch_size}",
+            f"--device={FLAGS.device}",
+        ]
+        if worker == "torch":
+            # A Python with torch and torchvision only: no absl, no csra-tf.
+            _, builder, size, heads, lam = MODELS[model]
+            command = [
+                FLAGS.torch_python,
+                os.path.join(os.path.dirname(os.path.abspath(__file__)), TORCH_WORKER),
+                f"--builder={builder}",
+                f"--size={size}",
+                f"--heads={heads}",
+                f"--lam={lam}",
+                f"--num_classes={NUM_CLASSES}",
+                *common,
+            ]
+        else:
+            command = [
+                sys.executable,
                 os.path.abspath(__file__),
                 f"--worker={worker}",
                 f"--model={model}",
-                f"--threads={FLAGS.threads}",
-                f"--batch_size={FLAGS.batch_size}",
-                f"--device={FLAGS.device}",
-            ],
+                *common,
+            ]
+        self.process = subprocess.Popen(
+            command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -398,10 +268,7 @@ def main(argv):
     """absl main: times every model, prints (and writes) the table."""
     del argv
     if FLAGS.worker:
-        if FLAGS.worker == "torch":
-            _torch_worker(FLAGS.model)
-        else:
-            _tf_worker(FLAGS.model, FLAGS.worker.removeprefix("tf_"))
+        _tf_worker(FLAGS.model, FLAGS.worker.removeprefix("tf_"))
         return
     unknown = sorted(set(FLAGS.models) - set(MODELS))
     if unknown:

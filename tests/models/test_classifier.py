@@ -1,11 +1,14 @@
 """build_classifier: heads, shapes, GAP/CSRA equivalence and .keras round trips."""
 
+import inspect
 import json
 
 import keras
 import numpy as np
 import pytest
 
+from csra_tf import backbones
+from csra_tf.acceleration.layer_walk import walk_layers
 from csra_tf.layers import CSRA, AveragePoolingHead
 from csra_tf.models import CSRAClassifier, build_classifier
 
@@ -108,3 +111,28 @@ def test_head_variables_are_found_through_the_attribute():
     head_paths = {v.path for v in model.head.trainable_variables}
     backbone_paths = {v.path for v in model.backbone.trainable_variables}
     assert head_paths and not head_paths & backbone_paths
+
+
+def _layer_methods(model) -> list[tuple[str, type, dict]]:
+    """Each layer's name, class and instance-bound methods (Keras binds none)."""
+    layers = []
+    for layer in walk_layers(model)[1:]:
+        bound = {k: v for k, v in vars(layer).items() if inspect.ismethod(v)}
+        layers.append((layer.name, type(layer), bound))
+    return layers
+
+
+@pytest.mark.parametrize("name", ["resnet_tiny", "vit_tiny", "tiny"])
+def test_a_users_backbone_is_used_as_given(tmp_path, name):
+    backbone = backbones.create(name, image_size=32)
+    before = _layer_methods(backbone)
+    assert before and all(not bound for _, _, bound in before)
+    model = build_classifier(backbone, num_classes=3, image_size=32)
+    CSRAClassifier(backbone, AveragePoolingHead(3))
+    assert model.backbone is backbone
+    assert _layer_methods(backbone) == before
+    # Nor on load: `from_config` builds the parts as Keras does.
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert all(not bound for _, _, bound in _layer_methods(loaded))

@@ -11,8 +11,11 @@ inference at 448 px runs about a tenth faster (docs/benchmarks.md).
 
 `fold_batch_norm(model)` returns such a copy; it shares every other layer with
 the original (no weights are copied) and holds a snapshot of the folded
-weights, so it is made again after the original trains. The SavedModel export,
-`csra-predict` on `.keras` models and the side-by-side benchmark use it.
+weights, so it is made again after the original trains. `accelerate(model,
+for_training=False)` makes it for the SavedModel export, `csra-eval`,
+`csra-predict` on `.keras` models and the side-by-side benchmark. Finding the
+pairs reads how often each layer was called and read
+(`keras_internals.FOLDING_NAMES`), checked before each fold.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from csra_tf.models.classifier import CSRAClassifier
+from csra_tf.acceleration import keras_internals
+from csra_tf.models import CSRAClassifier
 
 
 @keras.saving.register_keras_serializable(package="csra_tf")
@@ -61,26 +65,27 @@ class FoldedBatchNormalization(keras.layers.Layer):
 
 def _foldable_pairs(model: keras.Model) -> dict[str, keras.layers.BatchNormalization]:
     """Conv2D name -> the BatchNormalization that alone consumes its output."""
+    graph_outputs = keras.tree.flatten(getattr(model, "outputs", None) or [])
+    outputs = {id(tensor) for tensor in graph_outputs}
+    convolutions = {
+        id(layer.output): layer
+        for layer in model.layers
+        if type(layer) is keras.layers.Conv2D
+        and layer.data_format == "channels_last"
+        and layer.activation is keras.activations.linear
+        and len(layer._inbound_nodes) == 1
+        and len(layer._outbound_nodes) == 1
+        and id(layer.output) not in outputs
+    }
     pairs = {}
     for layer in model.layers:
         if (
-            type(layer) is not keras.layers.BatchNormalization
-            or layer.axis not in (-1, 3)
-            or len(layer._inbound_nodes) != 1
+            type(layer) is keras.layers.BatchNormalization
+            and layer.axis in (-1, 3)
+            and len(layer._inbound_nodes) == 1
+            and id(layer.input) in convolutions
         ):
-            continue
-        inputs = layer._inbound_nodes[0].input_tensors
-        if len(inputs) != 1:
-            continue
-        conv = inputs[0]._keras_history.operation
-        if (
-            type(conv) is keras.layers.Conv2D
-            and conv.data_format == "channels_last"
-            and conv.activation is keras.activations.linear
-            and len(conv._inbound_nodes) == 1
-            and len(conv._outbound_nodes) == 1
-        ):
-            pairs[conv.name] = layer
+            pairs[convolutions[id(layer.input)].name] = layer
     return pairs
 
 
@@ -103,6 +108,14 @@ def _folded_conv(conv: keras.layers.Conv2D, bn: keras.layers.BatchNormalization)
 
 def _fold_functional(model: keras.Model) -> tuple[keras.Model, int]:
     """A functional model with its foldable pairs folded, and their number."""
+    absent = keras_internals.missing_names(keras_internals.FOLDING_NAMES, model)
+    if absent:
+        keras_internals.warn_off(
+            "BatchNorm folding",
+            keras_internals.describe_missing(absent),
+            "Inference runs the model unfolded (same results).",
+        )
+        return model, 0
     pairs = _foldable_pairs(model)
     folded_bns = {bn.name for bn in pairs.values()}
     nested = {

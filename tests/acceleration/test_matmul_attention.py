@@ -5,7 +5,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from csra_tf.models import build_classifier, matmul_attention, use_matmul_attention
+from csra_tf.acceleration import accelerate, matmul_attention
+from csra_tf.acceleration.layer_walk import walk_layers
+from csra_tf.acceleration.matmul_attention import use_matmul_attention
+from csra_tf.models import build_classifier
 
 
 @pytest.fixture
@@ -37,12 +40,6 @@ def _twin(seed=0, **kwargs):
     return layers
 
 
-def _switch(layer) -> int:
-    holder = keras.layers.Layer()
-    holder.inner = layer
-    return use_matmul_attention(holder)
-
-
 def _values_and_gradients(layer, query, value, **call_kwargs):
     query, value = tf.constant(query), tf.constant(value)
     with tf.GradientTape() as tape:
@@ -65,8 +62,8 @@ def _inputs(seed=1):
 
 def test_training_runs_batched_matmuls_with_keras_values(core_calls):
     plain, switched = _twin()
-    assert _switch(switched) == 1
-    assert _switch(switched) == 0  # already switched
+    assert use_matmul_attention(switched) == 1
+    assert use_matmul_attention(switched) == 0  # already switched
     query, value = _inputs()
     expected = _values_and_gradients(plain, query, value)
     assert core_calls == []
@@ -78,7 +75,7 @@ def test_training_runs_batched_matmuls_with_keras_values(core_calls):
 
 def test_inference_is_keras_exactly(core_calls):
     plain, switched = _twin(seed=2)
-    _switch(switched)
+    use_matmul_attention(switched)
     query, value = _inputs(3)
     for training in (False, None):
         np.testing.assert_array_equal(
@@ -101,7 +98,7 @@ def test_masks_scores_and_dropout_keep_keras_core(
     layer_kwargs, call_kwargs, core_calls
 ):
     _, switched = _twin(seed=4, **layer_kwargs)
-    _switch(switched)
+    use_matmul_attention(switched)
     query, value = _inputs(4)
     switched(query, value, training=True, **call_kwargs)
     assert core_calls == []
@@ -113,7 +110,7 @@ def test_bfloat16_inputs_keep_their_dtype():
     )
     layer(tf.zeros((1, 5, 6)), tf.zeros((1, 5, 6)))
     reference = layer(*[tf.constant(v) for v in _inputs(5)[:1] * 2], training=True)
-    _switch(layer)
+    use_matmul_attention(layer)
     got = layer(*[tf.constant(v) for v in _inputs(5)[:1] * 2], training=True)
     assert got.dtype == reference.dtype == tf.bfloat16
     np.testing.assert_allclose(
@@ -123,20 +120,23 @@ def test_bfloat16_inputs_keep_their_dtype():
     )
 
 
-def test_vit_classifier_is_switched_on_build_and_load(tmp_path):
+def _cores(model) -> set[str]:
+    """The modules of the attention cores of `model`'s MultiHeadAttention layers."""
+    attentions = [
+        layer
+        for layer in walk_layers(model.backbone)
+        if type(layer) is keras.layers.MultiHeadAttention
+    ]
+    assert attentions
+    return {a._compute_attention.__func__.__module__ for a in attentions}
+
+
+def test_vit_classifier_is_switched_when_accelerated_and_saved_plain(tmp_path):
     model = build_classifier("vit_tiny", 3, image_size=32)
+    keras_core = {keras.layers.MultiHeadAttention._compute_attention.__module__}
+    assert _cores(model) == keras_core
+    accelerate(model, for_training=True, device="CPU")
+    assert _cores(model) == {"csra_tf.acceleration.matmul_attention"}
     path = tmp_path / "vit.keras"
     model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
-    for m in (model, loaded):
-        attentions = [
-            layer
-            for layer in m.backbone._flatten_layers()
-            if type(layer) is keras.layers.MultiHeadAttention
-        ]
-        assert attentions
-        assert all(
-            a._compute_attention.__func__.__module__
-            == "csra_tf.models.matmul_attention"
-            for a in attentions
-        )
+    assert _cores(keras.saving.load_model(path, safe_mode=True)) == keras_core

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from csra_tf.models.xla_kernels import gelu, layer_norm
+from csra_tf.acceleration.xla_kernels import gelu, layer_norm
 
 _erf = np.vectorize(math.erf)
 

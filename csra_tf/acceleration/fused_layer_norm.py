@@ -9,24 +9,25 @@ SavedModel / TFLite exports see TensorFlow's plain ops.
 
 Outputs and gradients are Keras's up to float rounding; the layers keep their
 class, configuration and weights, so saved models are unchanged.
-`CSRAClassifier` applies it to its backbone whenever it is built or loaded.
+`LayerNormalization.call` takes no `training` argument, so the call reads the
+value Keras resolved for the enclosing calls from the layer's call context:
+private Keras names (`keras_internals.LAYER_NORM_NAMES`), checked when the patch
+is applied. Timed on CPU only (the kernels also run inside a jit-compiled
+bfloat16 step, tested for its values, never timed on a GPU), so `accelerate`
+applies it on CPU only.
 """
 
 from __future__ import annotations
 
 import keras
 
-from csra_tf.models.layer_calls import switch_calls
-from csra_tf.models.xla_kernels import layer_norm
+from csra_tf.acceleration.keras_internals import LAYER_NORM_NAMES
+from csra_tf.acceleration.layer_walk import switch_method
+from csra_tf.acceleration.xla_kernels import layer_norm
 
 
 def _eligible(layer) -> bool:
-    return (
-        type(layer) is keras.layers.LayerNormalization
-        and layer.center
-        and layer.scale
-        and not layer.rms_scaling
-    )
+    return layer.center and layer.scale and not layer.rms_scaling
 
 
 def _training(layer) -> bool:
@@ -45,7 +46,7 @@ def _fused_call(self, inputs):
     return keras.ops.cast(outputs, self.compute_dtype)
 
 
-def use_fused_layer_norm(model) -> int:
+def use_fused_layer_norm(model: keras.layers.Layer) -> int:
     """Runs the eligible LayerNormalization layers of `model` on XLA kernels.
 
     Eligible: plain `keras.layers.LayerNormalization` with a scale and an
@@ -53,7 +54,7 @@ def use_fused_layer_norm(model) -> int:
     and training. Otherwise the layer runs Keras's call.
 
     Args:
-        model: a model or layer; nested models and layers are searched too.
+        model: a model or layer; every layer `walk_layers` reaches is searched.
 
     Returns:
         The number of layers switched.
@@ -63,4 +64,11 @@ def use_fused_layer_norm(model) -> int:
     >>> use_fused_layer_norm(backbones.create("vit_tiny", image_size=32)) > 0
     True
     """
-    return switch_calls(model, lambda layer: _fused_call if _eligible(layer) else None)
+    return switch_method(
+        model,
+        keras.layers.LayerNormalization,
+        _fused_call,
+        "XLA LayerNorm",
+        eligible=_eligible,
+        private_names=LAYER_NORM_NAMES,
+    )

@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from csra_tf.models import build_classifier, fused_dense, use_fused_dense
-from csra_tf.models.fused_dense import matmul_split
+from csra_tf.acceleration import accelerate, fused_dense
+from csra_tf.acceleration.fused_dense import matmul_split, use_fused_dense
+from csra_tf.acceleration.layer_walk import walk_layers
+from csra_tf.models import build_classifier
 
 
 @pytest.mark.parametrize(
@@ -41,14 +43,6 @@ def _twin(layer_factory, input_shape, seed=0):
     return layers
 
 
-def _fuse(layer) -> int:
-    """`use_fused_dense` on a layer that holds `layer` (a layer is not its own
-    sublayer)."""
-    holder = keras.layers.Layer()
-    holder.inner = layer
-    return use_fused_dense(holder)
-
-
 def _outputs_and_gradients(layer, x):
     x = tf.constant(x)
     with tf.GradientTape() as tape:
@@ -79,9 +73,8 @@ CASES = [
 @pytest.mark.parametrize("factory, input_shape", CASES)
 def test_outputs_and_gradients_match_keras(factory, input_shape):
     plain, fused = _twin(factory, input_shape)
-    assert use_fused_dense(fused) == 0  # a layer is not its own sublayer
-    assert _fuse(fused) == 1
-    assert _fuse(fused) == 0  # already switched
+    assert use_fused_dense(fused) == 1
+    assert use_fused_dense(fused) == 0  # already switched
     x = np.random.default_rng(1).normal(0, 1, input_shape).astype("float32")
     expected, expected_grads = _outputs_and_gradients(plain, x)
     got, got_grads = _outputs_and_gradients(fused, x)
@@ -94,7 +87,7 @@ def test_outputs_and_gradients_match_keras(factory, input_shape):
 def test_graph_mode_keeps_static_shapes_and_unknown_batch():
     layer = keras.layers.Dense(4, activation="gelu")
     layer.build((None, 9, 5))
-    assert _fuse(layer) == 1
+    assert use_fused_dense(layer) == 1
     shapes = []
 
     @tf.function(input_signature=[tf.TensorSpec([None, 9, 5], tf.float32)])
@@ -121,7 +114,7 @@ def test_ineligible_layers_keep_keras_calls():
 
 def test_two_dimensional_inputs_keep_keras_call():
     plain, fused = _twin(lambda: keras.layers.Dense(3, activation="relu"), (4, 5))
-    assert _fuse(fused) == 1
+    assert use_fused_dense(fused) == 1
     x = np.random.default_rng(2).normal(0, 1, (4, 5)).astype("float32")
     np.testing.assert_array_equal(fused(x).numpy(), plain(x).numpy())
 
@@ -130,23 +123,29 @@ def _call_modules(model, classes) -> set[str]:
     """The modules whose functions are the calls of `model`'s `classes` layers."""
     return {
         getattr(layer.call, "__func__", layer.call).__module__
-        for layer in model.backbone._flatten_layers()
+        for layer in walk_layers(model.backbone)
         if type(layer) in classes
     }
 
 
-def test_vit_classifier_uses_the_fused_calls_and_round_trips(tmp_path):
+def test_vit_classifier_runs_the_fused_calls_once_accelerated(tmp_path):
     model = build_classifier("vit_tiny", 3, image_size=32)
     dense = (keras.layers.Dense, keras.layers.EinsumDense)
-    assert _call_modules(model, dense) == {"csra_tf.models.fused_dense"}
+    keras_modules = {
+        keras.layers.Dense.call.__module__,
+        keras.layers.EinsumDense.call.__module__,
+    }
+    assert _call_modules(model, dense) == keras_modules  # as built: Keras's calls
     x = np.random.default_rng(4).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    plain = model.predict_on_batch(x)
+    accelerate(model, for_training=True, device="CPU")
+    assert _call_modules(model, dense) == {"csra_tf.acceleration.fused_dense"}
+    np.testing.assert_allclose(model.predict_on_batch(x), plain, rtol=1e-5, atol=1e-5)
     path = tmp_path / "vit.keras"
     model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
-    assert _call_modules(loaded, dense) == {"csra_tf.models.fused_dense"}
-    np.testing.assert_allclose(
-        loaded.predict_on_batch(x), model.predict_on_batch(x), rtol=1e-5, atol=1e-5
-    )
+    assert _call_modules(loaded, dense) == keras_modules  # saved as plain Keras
+    np.testing.assert_allclose(loaded.predict_on_batch(x), plain, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("training", [True, False])
@@ -155,7 +154,7 @@ def test_exact_gelu_runs_the_xla_kernel_only_while_training(training, monkeypatc
     kernel = fused_dense.gelu
     monkeypatch.setattr(fused_dense, "gelu", lambda x: calls.append(1) or kernel(x))
     plain, fused = _twin(lambda: keras.layers.Dense(12, activation="gelu"), (2, 7, 5))
-    assert _fuse(fused) == 1
+    assert use_fused_dense(fused) == 1
     x = tf.constant(np.random.default_rng(5).normal(0, 2, (2, 7, 5)).astype("float32"))
     results = []
     for layer in (plain, fused):

@@ -13,7 +13,11 @@ so the exports see the same graph as before.
 this `_compute_attention` (the method Keras documents for overriding). It runs
 only without masks, dropout or returned scores and with attention over one
 axis; otherwise Keras's own runs. Outputs equal Keras's up to float rounding;
-the layers keep their class, configuration and weights.
+the layers keep their class, configuration and weights. `_compute_attention`
+and the layer settings it reads (`_dropout`, `_attention_axes`,
+`_inverse_sqrt_key_dim`) are private Keras names
+(`keras_internals.ATTENTION_NAMES`), checked on each layer when the patch is
+applied. Measured on CPU only, so `accelerate` applies it on CPU only.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from csra_tf.models.layer_calls import switch_calls
+from csra_tf.acceleration.keras_internals import ATTENTION_NAMES
+from csra_tf.acceleration.layer_walk import switch_method
 
 _HEADS_FIRST = [0, 2, 1, 3]  # (B, T, N, H) <-> (B, N, T, H)
 
@@ -85,11 +90,11 @@ def batched_matmul_attention(query, key, value, scale: float):
     return tf.transpose(outputs, _HEADS_FIRST)
 
 
-def use_matmul_attention(model) -> int:
+def use_matmul_attention(model: keras.layers.Layer) -> int:
     """Runs the attention core of `model`'s MultiHeadAttention layers as matmuls.
 
     Args:
-        model: a model or layer; nested models and layers are searched too.
+        model: a model or layer; every layer `walk_layers` reaches is searched.
 
     Returns:
         The number of layers switched.
@@ -99,12 +104,11 @@ def use_matmul_attention(model) -> int:
     >>> use_matmul_attention(backbones.create("vit_tiny", image_size=32)) > 0
     True
     """
-    return switch_calls(
+    return switch_method(
         model,
-        lambda layer: (
-            _compute_attention
-            if type(layer) is keras.layers.MultiHeadAttention
-            else None
-        ),
+        keras.layers.MultiHeadAttention,
+        _compute_attention,
+        "matmul attention",
         method="_compute_attention",
+        private_names=ATTENTION_NAMES,
     )

@@ -5,7 +5,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from csra_tf.models import build_classifier, use_fused_batch_norm
+from csra_tf.acceleration import accelerate
+from csra_tf.acceleration.fused_batch_norm import use_fused_batch_norm
+from csra_tf.acceleration.layer_walk import walk_layers
+from csra_tf.models import build_classifier
 
 
 def _pair(momentum=0.9, synchronized=False):
@@ -85,30 +88,31 @@ def test_synchronized_batch_norm_keeps_keras_call_with_several_replicas():
         assert calls == [True]
 
 
-def test_classifiers_use_it(tmp_path):
+def test_accelerated_classifiers_use_it_and_save_plain_keras(tmp_path):
     model = build_classifier("resnet_tiny", num_classes=3, image_size=32)
-    fused = [
-        layer
-        for layer in _all_layers(model.backbone)
-        if isinstance(layer, keras.layers.BatchNormalization) and "call" in vars(layer)
-    ]
-    assert fused
-    # The tiny backbone's synchronised BatchNorm layers too.
-    tiny = build_classifier("tiny", num_classes=3, image_size=32)
-    assert all(
-        "call" in vars(layer)
-        for layer in _all_layers(tiny.backbone)
-        if isinstance(layer, keras.layers.BatchNormalization)
-    )
-    # A loaded model is fused again and gives the same outputs.
     x = np.random.default_rng(2).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    plain = np.asarray(model(x))
+    assert accelerate(model, for_training=True, device="CPU") is model
+    norms = _batch_norms(model)
+    assert norms and all("call" in vars(layer) for layer in norms)
+    np.testing.assert_allclose(model(x), plain, rtol=1e-5, atol=1e-5)
+    # The tiny backbone's synchronised BatchNorm layers too.
+    tiny = accelerate(
+        build_classifier("tiny", num_classes=3, image_size=32),
+        for_training=True,
+        device="CPU",
+    )
+    assert all("call" in vars(layer) for layer in _batch_norms(tiny))
+    # The saved model is plain Keras: loaded, it runs Keras's own calls.
     model.save(tmp_path / "m.keras")
     restored = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
-    assert any("call" in vars(layer) for layer in _all_layers(restored.backbone))
-    np.testing.assert_allclose(restored(x), model(x), rtol=1e-5, atol=1e-5)
+    assert not any("call" in vars(layer) for layer in _batch_norms(restored))
+    np.testing.assert_allclose(restored(x), plain, rtol=1e-5, atol=1e-5)
 
 
-def _all_layers(model):
-    for layer in getattr(model, "layers", ()):
-        yield layer
-        yield from _all_layers(layer)
+def _batch_norms(model):
+    return [
+        layer
+        for layer in walk_layers(model)
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]

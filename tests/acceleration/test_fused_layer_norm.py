@@ -1,13 +1,14 @@
 """LayerNormalization on XLA kernels while training: Keras's values, same weights."""
 
-import types
-
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from csra_tf.models import build_classifier, fused_layer_norm, use_fused_layer_norm
+from csra_tf.acceleration import accelerate, fused_layer_norm
+from csra_tf.acceleration.fused_layer_norm import use_fused_layer_norm
+from csra_tf.acceleration.layer_walk import walk_layers
+from csra_tf.models import build_classifier
 from csra_tf.training.train_lib import dtype_policy
 
 
@@ -97,44 +98,20 @@ def test_other_normalisations_keep_keras_values(layer_kwargs, kernel_calls):
     assert kernel_calls == []
 
 
-def _keras_calls(model):
-    """Puts Keras's own methods back on every layer the classifier switched."""
-    for layer in model._flatten_layers():
-        for cls in (
-            keras.layers.Dense,
-            keras.layers.EinsumDense,
-            keras.layers.LayerNormalization,
-        ):
-            if type(layer) is cls:
-                layer.call = types.MethodType(cls.call, layer)
-        if type(layer) is keras.layers.MultiHeadAttention:
-            layer._compute_attention = types.MethodType(
-                keras.layers.MultiHeadAttention._compute_attention, layer
-            )
-
-
 def test_vit_training_gradients_match_keras_ops(tmp_path):
-    # All of the classifier's training-time calls (fused Dense with the XLA
-    # GELU, XLA LayerNorm, matmul attention) against Keras's own.
+    # All of the training speed paths (fused Dense with the XLA GELU, XLA
+    # LayerNorm, matmul attention) against Keras's own calls.
     model = build_classifier("vit_tiny", 3, image_size=32)
+    x = np.random.default_rng(8).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    plain = _outputs_and_gradients(model, x, training=True)
+    accelerate(model, for_training=True, device="CPU")
     norms = [
         layer
-        for layer in model.backbone._flatten_layers()
+        for layer in walk_layers(model.backbone)
         if type(layer) is keras.layers.LayerNormalization
     ]
     assert norms and all(n.call.__func__ is fused_layer_norm._fused_call for n in norms)
-    path = tmp_path / "vit.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
-    assert all(
-        layer.call.__func__ is fused_layer_norm._fused_call
-        for layer in loaded.backbone._flatten_layers()
-        if type(layer) is keras.layers.LayerNormalization
-    )
-    x = np.random.default_rng(8).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
     fused = _outputs_and_gradients(model, x, training=True)
-    _keras_calls(model)
-    plain = _outputs_and_gradients(model, x, training=True)
     np.testing.assert_allclose(fused[0], plain[0], rtol=1e-4, atol=1e-5)
     # Relative to the largest gradient of the model: the key biases' gradients
     # are exactly zero in exact arithmetic (softmax ignores a per-query shift),
@@ -142,6 +119,11 @@ def test_vit_training_gradients_match_keras_ops(tmp_path):
     scale = max(np.abs(want).max() for want in plain[1])
     for got, want in zip(fused[1], plain[1], strict=True):
         np.testing.assert_allclose(got / scale, want / scale, atol=1e-5)
+    # Saved, the model is plain Keras again.
+    path = tmp_path / "vit.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert not any("call" in vars(layer) for layer in walk_layers(loaded))
 
 
 def test_xla_compiled_mixed_precision_step_runs_the_kernels(kernel_calls):
@@ -149,6 +131,7 @@ def test_xla_compiled_mixed_precision_step_runs_the_kernels(kernel_calls):
     # nested inside the step's own XLA computation.
     with dtype_policy(True):
         model = build_classifier("vit_tiny", 3, image_size=32)
+    accelerate(model, for_training=True, device="CPU")
     model.compile(
         optimizer="sgd",
         loss=keras.losses.BinaryCrossentropy(from_logits=True),

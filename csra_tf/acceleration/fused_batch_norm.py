@@ -11,26 +11,20 @@ a tenth (docs/benchmarks.md).
 model (nested models included) a call that runs the fused kernel and keeps
 Keras's semantics: the same outputs up to float rounding, moving statistics
 updated with Keras's momentum from the batch's biased variance. The layers keep
-their class and configuration, so saved models are unchanged;
-`CSRAClassifier` applies it to its backbone whenever it is built or loaded.
+their class and configuration, so saved models are unchanged. It uses no private
+Keras name. Measured on CPU only, so `accelerate` applies it on CPU only.
 """
 
 from __future__ import annotations
 
-import types
-
 import keras
 import tensorflow as tf
 
+from csra_tf.acceleration.layer_walk import switch_method
+
 
 def _eligible(layer) -> bool:
-    return (
-        type(layer) is keras.layers.BatchNormalization
-        and not layer.renorm
-        and layer.axis in (-1, 3)
-        and layer.scale
-        and layer.center
-    )
+    return not layer.renorm and layer.axis in (-1, 3) and layer.scale and layer.center
 
 
 def _synchronizes(layer) -> bool:
@@ -81,7 +75,7 @@ def _fused_call(self, inputs, training=None, mask=None):
     return tf.cast(outputs, self.compute_dtype)
 
 
-def use_fused_batch_norm(model: keras.Model) -> int:
+def use_fused_batch_norm(model: keras.layers.Layer) -> int:
     """Runs the eligible BatchNormalization layers of `model` on the fused kernel.
 
     Eligible: plain `keras.layers.BatchNormalization` over the channels of
@@ -92,7 +86,7 @@ def use_fused_batch_norm(model: keras.Model) -> int:
     replica, synchronisation changes nothing and the fused kernel runs.
 
     Args:
-        model: a model; nested models are searched too.
+        model: a model or layer; every layer `walk_layers` reaches is searched.
 
     Returns:
         The number of layers switched.
@@ -102,11 +96,10 @@ def use_fused_batch_norm(model: keras.Model) -> int:
     >>> use_fused_batch_norm(backbones.create("resnet_tiny", image_size=32)) > 0
     True
     """
-    count = 0
-    for layer in getattr(model, "layers", ()):
-        if _eligible(layer):
-            layer.call = types.MethodType(_fused_call, layer)
-            count += 1
-        else:
-            count += use_fused_batch_norm(layer)
-    return count
+    return switch_method(
+        model,
+        keras.layers.BatchNormalization,
+        _fused_call,
+        "fused BatchNorm",
+        eligible=_eligible,
+    )

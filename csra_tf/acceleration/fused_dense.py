@@ -13,8 +13,8 @@ gradient.
 `use_fused_dense(model)` gives every eligible layer of a model (nested models
 and layers included) such a call. Outputs are the same products up to float
 rounding; the layers keep their class, configuration and weights, so saved
-models are unchanged. `CSRAClassifier` applies it to its backbone whenever it
-is built or loaded.
+models are unchanged. It uses no private Keras name. The fusion is oneDNN's and
+was measured on CPU only, so `accelerate` applies it on CPU only.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import re
 import keras
 import tensorflow as tf
 
-from csra_tf.models.layer_calls import switch_calls
-from csra_tf.models.xla_kernels import gelu
+from csra_tf.acceleration.layer_walk import switch_method
+from csra_tf.acceleration.xla_kernels import gelu
 
 
 def _plain(layer) -> bool:
@@ -81,14 +81,8 @@ def matmul_split(equation: str, bias_axes: str | None) -> tuple[int, int] | None
     return len(contracted), len(kernel_out)
 
 
-def _eligible(layer) -> bool:
-    if type(layer) is keras.layers.Dense:
-        return _plain(layer)
-    if type(layer) is keras.layers.EinsumDense:
-        return (
-            _plain(layer) and matmul_split(layer.equation, layer.bias_axes) is not None
-        )
-    return False
+def _matmul_shaped(layer) -> bool:
+    return _plain(layer) and matmul_split(layer.equation, layer.bias_axes) is not None
 
 
 def _flat_matmul(
@@ -132,7 +126,7 @@ def _einsum_dense_call(self, inputs, training=None):
     return _flat_matmul(self, inputs, split[0], tuple(self.kernel.shape), training)
 
 
-def use_fused_dense(model) -> int:
+def use_fused_dense(model: keras.layers.Layer) -> int:
     """Runs the eligible Dense / EinsumDense layers of `model` as 2-D matmuls.
 
     Eligible: plain `keras.layers.Dense`, and `keras.layers.EinsumDense`
@@ -140,7 +134,7 @@ def use_fused_dense(model) -> int:
     quantised nor with LoRA. Dense on 2-D inputs keeps Keras's call.
 
     Args:
-        model: a model or layer; nested models and layers are searched too.
+        model: a model or layer; every layer `walk_layers` reaches is searched.
 
     Returns:
         The number of layers switched.
@@ -150,11 +144,12 @@ def use_fused_dense(model) -> int:
     >>> use_fused_dense(backbones.create("vit_tiny", image_size=32)) > 0
     True
     """
-    return switch_calls(model, _fused_call_of)
-
-
-def _fused_call_of(layer):
-    """The fused call for `layer`, or None to keep its own."""
-    if not _eligible(layer):
-        return None
-    return _dense_call if type(layer) is keras.layers.Dense else _einsum_dense_call
+    return switch_method(
+        model, keras.layers.Dense, _dense_call, "fused Dense", eligible=_plain
+    ) + switch_method(
+        model,
+        keras.layers.EinsumDense,
+        _einsum_dense_call,
+        "fused Dense",
+        eligible=_matmul_shaped,
+    )

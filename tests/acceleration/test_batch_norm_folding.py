@@ -4,12 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from csra_tf.models import (
-    CSRAClassifier,
-    FoldedBatchNormalization,
-    build_classifier,
-    fold_batch_norm,
-)
+from csra_tf.acceleration import FoldedBatchNormalization, fold_batch_norm
+from csra_tf.models import CSRAClassifier, build_classifier
 
 
 def _randomise_batch_norms(model, rng):
@@ -85,6 +81,17 @@ def test_a_convolution_read_twice_is_not_folded():
     features = keras.layers.Conv2D(3, 3, padding="same", use_bias=False)(inputs)
     normalised = keras.layers.BatchNormalization()(features)
     model = keras.Model(inputs, keras.layers.Add()([features, normalised]))
+    assert fold_batch_norm(model) is model
+    # Nor one that is also an output of the model.
+    model = keras.Model(inputs, [features, keras.layers.BatchNormalization()(features)])
+    assert fold_batch_norm(model) is model
+
+
+def test_a_convolution_called_twice_is_not_folded():
+    conv = keras.layers.Conv2D(3, 1)
+    first, second = keras.Input((4, 4, 3)), keras.Input((4, 4, 3))
+    normalised = keras.layers.BatchNormalization()(conv(first))
+    model = keras.Model([first, second], [normalised, conv(second)])
     assert fold_batch_norm(model) is model
 
 
