@@ -1,7 +1,12 @@
 """csra-tf: class-specific residual attention (Zhu & Wu, ICCV 2021) for Keras 3.
 
-Public API (imported lazily: `import csra_tf` loads nothing heavy until a name
-is used):
+`import csra_tf` registers every Keras object that csra-tf writes into a `.keras`
+file (layers, backbones, `CSRAClassifier`, loss, optimiser, schedules, metric), so
+that `keras.saving.load_model(path)`, with Keras's defaults, loads any model that
+`csra-train` or `csra-import` wrote. Data, training, export and the studies are
+imported only when used.
+
+Public API:
     CSRA                 the multi-head residual-attention head (csra_tf.layers)
     CSRAClassifier       backbone + head as one Keras model (csra_tf.models)
     build_classifier     backbone + CSRA/GAP head, pixels in [0, 255] -> logits
@@ -25,7 +30,7 @@ __version__ = "0.2.0"
 _LAZY_ATTRIBUTES = {
     "CSRA": "csra_tf.layers",
     "CSRAClassifier": "csra_tf.models",
-    "MaskedBinaryCrossentropy": "csra_tf.training",
+    "MaskedBinaryCrossentropy": "csra_tf.optimization",
     "MeanAveragePrecision": "csra_tf.metrics",
     "TrainConfig": "csra_tf.config",
     "attention_maps": "csra_tf.inference",
@@ -42,6 +47,7 @@ _LAZY_MODULES = (
     "layers",
     "metrics",
     "models",
+    "optimization",
     "studies",
     "training",
 )
@@ -59,3 +65,16 @@ def __getattr__(name):
 
 def __dir__():
     return __all__
+
+
+from csra_tf._startup import filtered_native_stderr  # noqa: E402
+
+# TensorFlow's native start-up notices stay off the terminal (csra_tf._startup).
+# The modules below define csra-tf's registered Keras objects; none of them loads
+# TensorFlow Datasets, `csra_tf.data` or `csra_tf.training`.
+with filtered_native_stderr():
+    import tensorflow as _tensorflow
+
+    _tensorflow.config.list_physical_devices()  # the CUDA platform reports here
+    from csra_tf import layers, metrics, models, optimization  # noqa: F401
+del filtered_native_stderr

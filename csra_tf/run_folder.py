@@ -26,6 +26,7 @@ import dataclasses
 import json
 import math
 import os
+import zipfile
 from collections.abc import Mapping, Sequence
 
 import keras
@@ -270,7 +271,11 @@ def save_thresholds(
         class_names: the `C` class names, in output order.
 
     Example:
-    >>> save_thresholds("thresholds.json", [0.3, 0.6], ["cat", "dog"])  # doctest: +SKIP
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "thresholds.json")
+    >>> save_thresholds(path, [0.3, 0.6], ["cat", "dog"])
+    >>> load_thresholds(path, ["dog", "cat"]).tolist()
+    [0.6, 0.3]
     """
     thresholds = np.asarray(thresholds, np.float64)
     if thresholds.shape != (len(class_names),) or not np.all(np.isfinite(thresholds)):
@@ -376,12 +381,39 @@ def load_model(path: str | os.PathLike) -> keras.Model:
         The model (a `CSRAClassifier` for models csra-tf made).
 
     Raises:
-        UserError: when the file does not exist.
+        UserError: when the file does not exist or is not a readable `.keras`
+            file (truncated, damaged, another format).
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise UserError(f"The model file does not exist. Received: path={path}")
-    return keras.saving.load_model(path, compile=False, safe_mode=True)
+    _check_keras_archive(path)
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except (OSError, EOFError, zipfile.BadZipFile, json.JSONDecodeError) as error:
+        raise UserError(_unreadable_model(path, error)) from error
+
+
+def _unreadable_model(path: str, reason) -> str:
+    return (
+        f"{path} is not a readable Keras model: expected a `.keras` file as "
+        f"`model.save` writes it ({reason})."
+    )
+
+
+def _check_keras_archive(path: str) -> None:
+    """Refuses a file that is not an intact `.keras` zip (config + weights)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            missing = sorted({"config.json", "model.weights.h5"} - names)
+            if missing:
+                raise UserError(_unreadable_model(path, f"no {', '.join(missing)}"))
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise UserError(_unreadable_model(path, error)) from error
+    if damaged is not None:
+        raise UserError(_unreadable_model(path, f"{damaged} is damaged"))
 
 
 def data_dir(config: TrainConfig) -> str:

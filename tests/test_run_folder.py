@@ -2,13 +2,16 @@
 
 import json
 import os
+import zipfile
 
+import keras
 import numpy as np
 import pytest
 from PIL import Image
 
 from csra_tf import run_folder
 from csra_tf.config import TrainConfig
+from csra_tf.errors import UserError
 
 
 def _manifest(tmp_path, num=30):
@@ -95,3 +98,31 @@ def test_missing_run_and_data_overrides(tmp_path):
         run_folder.load_sources(config)
     with pytest.raises(ValueError, match="data fields"):
         run_folder.read_config(tmp_path, {"lam": 0.4})
+
+
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        (b"not a zip at all", "File is not a zip file"),
+        (b"", "File is not a zip file"),
+        ("truncated", "File is not a zip file"),
+        ("no-config", "no config.json"),
+    ],
+)
+def test_unreadable_model_files_are_one_user_error(tmp_path, content, reason):
+    path = tmp_path / "model.keras"
+    if content == "truncated":
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        model.save(path)
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif content == "no-config":
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("model.weights.h5", b"")
+    else:
+        path.write_bytes(content)
+    with pytest.raises(UserError) as error:
+        run_folder.load_model(path)
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path} is not a readable Keras model"), message
+    assert reason in message

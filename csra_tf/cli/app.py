@@ -5,17 +5,22 @@
   `__main__` module, which for a console script is pip's launcher);
 - a bad flag value or a `UserError` prints one line,
   `<program>: error: <message>`, and exits with status 2;
-- any other exception is a bug and keeps its traceback.
+- any other exception is a bug and keeps its traceback;
+- the program prints its own output only: TensorFlow's native start-up notices
+  (hidden when `csra_tf` was imported, see `csra_tf._startup`) and Python
+  warnings from other libraries are shown under `--verbosity=1` or higher.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import warnings
 from collections.abc import Callable
 
 from absl import app, flags, logging
 
+from csra_tf._startup import startup_notices
 from csra_tf.errors import UserError
 
 USER_ERROR_STATUS = 2
@@ -65,12 +70,23 @@ def run_program(
             fail(program, error)
 
     def guarded_main(argv):
+        _show_library_noise(flag_values["verbosity"].value >= 1)
         try:
             return main(argv)
         except UserError as error:
             fail(program, error)
 
     app.run(guarded_main, flags_parser=parse)
+
+
+def _show_library_noise(show: bool) -> None:
+    """Prints the hidden start-up notices, or hides other libraries' warnings."""
+    if show:
+        for line in startup_notices():
+            print(line, file=sys.stderr)
+        return
+    warnings.filterwarnings("ignore")
+    warnings.filterwarnings("default", module=r"csra_tf(\.|$)")
 
 
 def no_arguments(argv, program: str) -> None:

@@ -11,7 +11,8 @@ import pytest
 import tensorflow as tf
 
 from csra_tf.metrics import MeanAveragePrecision, evaluate
-from csra_tf.training.losses import MaskedBinaryCrossentropy
+from csra_tf.optimization.losses import MaskedBinaryCrossentropy
+from tests.keras_harness import run_model_saving_test, run_serialization_test
 
 NUM_CLASSES = 4
 
@@ -172,25 +173,26 @@ def test_wrong_number_of_classes_raises():
 
 
 def test_config_round_trip():
-    metric = MeanAveragePrecision(5, from_logits=False, capacity=32, name="val_map")
-    config = metric.get_config()
-    assert config["num_classes"] == 5
+    init_kwargs = {
+        "num_classes": 5,
+        "from_logits": False,
+        "capacity": 32,
+        "name": "val_map",
+    }
+    config = run_serialization_test(MeanAveragePrecision(**init_kwargs), init_kwargs)
     assert config["from_logits"] is False
-    assert config["capacity"] == 32
-    restored = MeanAveragePrecision.from_config(config)
-    assert restored.get_config() == config
-    revived = keras.metrics.deserialize(keras.metrics.serialize(metric))
+    revived = keras.metrics.deserialize(
+        keras.metrics.serialize(MeanAveragePrecision(**init_kwargs))
+    )
     assert isinstance(revived, MeanAveragePrecision)
     assert revived.get_config() == config
 
 
-def test_saved_model_with_metric_reloads(tmp_path):
+def test_saved_model_with_metric_reloads():
     x, y = _data(8)
     model = _model(jit_compile=False)
     model.fit(x, y, epochs=1, verbose=0)
-    path = os.path.join(tmp_path, "model.keras")
-    model.save(path)
-    restored = keras.saving.load_model(path)
+    restored = run_model_saving_test(model, x)
     logs = restored.evaluate(x, y, verbose=0, return_dict=True)
     assert logs["mAP"] == pytest.approx(
         evaluate(_probabilities(model, x), y)["mAP"], abs=1e-6
@@ -234,7 +236,7 @@ _MIRRORED_SCRIPT = textwrap.dedent(
     import keras
     import numpy as np
     from csra_tf.metrics import MeanAveragePrecision, evaluate
-    from csra_tf.training.losses import MaskedBinaryCrossentropy
+    from csra_tf.optimization.losses import MaskedBinaryCrossentropy
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 6)).astype("float32")

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from csra_tf.models import build_classifier
-from csra_tf.training import MultiRateSGD
+from csra_tf.optimization import MultiRateSGD
+from tests.keras_harness import run_model_saving_test, run_serialization_test
 
 
 def _deltas(optimizer, model, steps=1):
@@ -50,10 +51,16 @@ def test_coupled_weight_decay_scales_with_head_lr():
 
 
 def test_config_round_trip_and_validation():
-    opt = MultiRateSGD(
-        0.05, momentum=0.8, weight_decay=1e-4, lr_multipliers={"head": 10.0}
-    )
-    clone = MultiRateSGD.from_config(opt.get_config())
+    init_kwargs = {
+        "learning_rate": 0.25,  # a float32 number: the config holds it exactly
+        "momentum": 0.8,
+        "weight_decay": 1e-4,
+        "lr_multipliers": {"head": 10.0},
+        "nesterov": True,
+    }
+    opt = MultiRateSGD(**init_kwargs)
+    config = run_serialization_test(opt, init_kwargs)
+    clone = MultiRateSGD.from_config(config)
     assert clone.lr_multipliers == {"head": 10.0}
     assert clone.l2_weight_decay == 1e-4
     with pytest.raises(ValueError, match="Received"):
@@ -62,12 +69,11 @@ def test_config_round_trip_and_validation():
         MultiRateSGD(0.1, weight_decay=-1)
 
 
-def test_compiled_model_with_optimizer_survives_keras_save(tmp_path):
+def test_compiled_model_with_optimizer_survives_keras_save():
     model = build_classifier("tiny", num_classes=3, image_size=32)
     model.compile(optimizer=MultiRateSGD(0.01, lr_multipliers={"head": 10}), loss="mse")
     model.fit(np.zeros((4, 32, 32, 3)), np.zeros((4, 3)), verbose=0)
-    model.save(tmp_path / "m.keras")
-    restored = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    restored = run_model_saving_test(model, np.zeros((2, 32, 32, 3), "float32"))
     assert isinstance(restored.optimizer, MultiRateSGD)
     assert restored.optimizer.lr_multipliers == {"head": 10}
 

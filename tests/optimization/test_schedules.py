@@ -5,7 +5,8 @@ import math
 import keras
 import pytest
 
-from csra_tf.training import WarmupCosineDecay, WarmupStepDecay
+from csra_tf.optimization import WarmupCosineDecay, WarmupStepDecay
+from tests.keras_harness import run_serialization_test
 
 
 def test_step_decay_warmup_then_tenfold_drops():
@@ -23,12 +24,23 @@ def test_cosine_decay_closed_form():
         assert float(schedule(step)) == pytest.approx(expected, rel=1e-4, abs=1e-7)
 
 
-def test_schedules_serialise():
-    for schedule in (WarmupStepDecay(0.1, 2, 8), WarmupCosineDecay(0.1, 2, 8)):
-        restored = keras.saving.deserialize_keras_object(
-            keras.saving.serialize_keras_object(schedule)
-        )
-        assert restored.get_config() == schedule.get_config()
+@pytest.mark.parametrize(
+    "cls, init_kwargs",
+    [
+        (
+            WarmupStepDecay,
+            {"base_lr": 0.1, "warmup_steps": 2, "decay_steps": 8, "decay_rate": 0.5},
+        ),
+        (WarmupCosineDecay, {"base_lr": 0.1, "warmup_steps": 2, "total_steps": 8}),
+    ],
+)
+def test_schedules_serialise(cls, init_kwargs):
+    schedule = cls(**init_kwargs)
+    run_serialization_test(schedule, init_kwargs)
+    restored = keras.optimizers.schedules.deserialize(
+        keras.optimizers.schedules.serialize(schedule)
+    )
+    assert float(restored(5)) == pytest.approx(float(schedule(5)))
 
 
 def test_bad_schedule_arguments():

@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 
 from csra_tf.metrics import MeanAveragePrecision, evaluate  # noqa: E402
 from csra_tf.models import build_classifier  # noqa: E402
-from csra_tf.training import MaskedBinaryCrossentropy, MultiRateSGD  # noqa: E402
+from csra_tf.optimization import MaskedBinaryCrossentropy, MultiRateSGD  # noqa: E402
 from csra_tf.training.strategy import create_strategy  # noqa: E402
 
 rng = np.random.default_rng(0)

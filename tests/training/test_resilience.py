@@ -15,7 +15,8 @@ import tensorflow as tf
 
 from csra_tf.config import TrainConfig
 from csra_tf.models import build_classifier
-from csra_tf.training import MaskedBinaryCrossentropy, train
+from csra_tf.optimization import MaskedBinaryCrossentropy
+from csra_tf.training import train
 from csra_tf.training.train_lib import dtype_policy
 
 ENV = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -89,6 +90,10 @@ def test_sigkill_during_an_epoch_then_rerun_resumes_there(tmp_path, uninterrupte
         line for line in rerun.stdout.splitlines() if line.startswith("Epoch ")
     ]
     assert epochs_run[0].startswith("Epoch 2/2"), epochs_run
+    resumed = [line for line in rerun.stderr.splitlines() if "Resuming at" in line]
+    assert len(resumed) == 1, rerun.stderr[-2000:]
+    assert "Resuming at epoch 2, step 0, from the backup " in resumed[0]
+    assert str(killed / "backup" / "epoch-1-step-0.weights.h5") in resumed[0]
     assert _history_epochs(killed) == [0, 1]
     assert not (killed / "backup").exists()
     # The stream restarts at the batch the backup had reached, with the same

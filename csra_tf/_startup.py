@@ -1,0 +1,86 @@
+"""TensorFlow's native start-up notices, kept off the terminal.
+
+Importing TensorFlow 2.21 writes 4-6 lines straight to file descriptor 2 from C++
+(the oneDNN notice, the CUDA stub, the CPU-feature guard, absl's pre-init warning,
+`failed call to cuInit` on a machine without a GPU), once per copy of the runtime
+that gets loaded, and `TF_CPP_MIN_LOG_LEVEL` no longer hides them. They are not
+errors, and they bury a program's own output.
+
+`import csra_tf` imports TensorFlow inside `filtered_native_stderr()`: what the
+native code writes meanwhile is captured, the known notices are kept aside
+(`startup_notices()`, printed by the console scripts under `--verbosity=1`), and
+every other line, errors included, is written back to standard error unchanged.
+This module imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
+
+_NOTICE_LINES = re.compile(
+    "|".join(
+        (
+            r"WARNING: All log messages before absl::InitializeLog\(\) is called "
+            r"are written to STDERR",
+            # glog/absl prefix: severity, date, time, thread id, source file.
+            r"[IWE]\d{4} [\d:.]+ +\d+ (port|cudart_stub|cpu_feature_guard|"
+            r"cuda_platform|cuda_executor|cuda_diagnostics)\.cc:\d+\] ",
+            r"To enable the following instructions: .* rebuild TensorFlow with "
+            r"the appropriate compiler flags\.",
+        )
+    )
+)
+
+_notices: list[str] = []
+
+
+def startup_notices() -> list[str]:
+    """The start-up notices that native code wrote while csra-tf was imported.
+
+    Returns:
+        The hidden lines, in the order they were written.
+    """
+    return list(_notices)
+
+
+def _split(text: str) -> tuple[list[str], list[str]]:
+    kept, hidden = [], []
+    for line in text.splitlines(keepends=True):
+        (hidden if _NOTICE_LINES.match(line) else kept).append(line)
+    return kept, hidden
+
+
+@contextlib.contextmanager
+def filtered_native_stderr() -> Iterator[None]:
+    """Captures file descriptor 2 for the block; writes back all but the notices.
+
+    Yields:
+        Nothing; on exit (normal or not) every captured line that is not a known
+        start-up notice is written to standard error.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield  # no real descriptor 2 (an embedding host): leave it alone
+        return
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept, hidden = _split(captured.read().decode("utf-8", "replace"))
+            _notices.extend(line.rstrip("\n") for line in hidden)
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
