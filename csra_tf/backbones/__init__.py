@@ -1,6 +1,7 @@
 """Feature-map backbones created by name."""
 
 # Importing these modules registers their backbones.
+import csra_tf.backbones.foundation_models  # noqa: F401
 from csra_tf.backbones import keras_cv_backbones, keras_hub_backbones, vit  # noqa: F401
 from csra_tf.backbones.keras_hub_backbones import (
     EFFICIENTNET_CONFIGS,
