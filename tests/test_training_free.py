@@ -14,6 +14,8 @@ from csra_tf.studies.training_free import (
     scores_to_probabilities,
 )
 from csra_tf.training_free import head_activation, with_max_pooling
+from tests.keras_harness import run_model_saving_test
+from tests.numpy_reference import avg_max_scores
 
 
 def _pixels(size=32, batch=3, seed=0):
@@ -42,8 +44,7 @@ def _softmax(z):
 def _numpy_avg_max(features, kernel, bias, lam):
     """The paper's statement: y = mean_l(x_l W + b) + lam * max_l(x_l W + b)."""
     locations = features.reshape(features.shape[0], -1, features.shape[-1])
-    scores = locations.astype(np.float64) @ kernel + bias
-    return scores.mean(axis=1) + lam * scores.max(axis=1)
+    return avg_max_scores(locations, kernel, bias, lam)[2]
 
 
 def _gap_model(seed=0):
@@ -99,15 +100,8 @@ def test_gap_classifier_matches_numpy_statement():
     )
 
 
-def test_returned_model_saves_and_loads_safe_mode(tmp_path):
-    model = _gap_model()
-    scored = with_max_pooling(model, 0.2)
-    x = _pixels()
-    expected = np.asarray(scored(x))
-    path = str(tmp_path / "avg_max.keras")
-    scored.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
-    np.testing.assert_allclose(np.asarray(loaded(x)), expected, atol=1e-6)
+def test_returned_model_saves_and_loads_safe_mode():
+    loaded = run_model_saving_test(with_max_pooling(_gap_model(), 0.2), _pixels())
     assert loaded.head.lam == pytest.approx(0.2)
 
 
@@ -169,7 +163,7 @@ def test_keras_applications_with_top(application, kwargs):
     _check_against_original(model, _pixels(32), pool, atol=1e-6)
 
 
-def test_pooling_inside_nested_backbone_with_dropout(tmp_path):
+def test_pooling_inside_nested_backbone_with_dropout():
     keras.utils.set_random_seed(3)
     backbone = keras.applications.MobileNetV2(
         include_top=False,
@@ -192,9 +186,7 @@ def test_pooling_inside_nested_backbone_with_dropout(tmp_path):
     expected = 1 / (1 + np.exp(-_numpy_avg_max(features, kernel, bias, 0.4)))
     scored = with_max_pooling(model, 0.4)
     np.testing.assert_allclose(np.asarray(scored(x)), expected, rtol=1e-4, atol=1e-5)
-    scored.save(str(tmp_path / "nested.keras"))
-    loaded = keras.saving.load_model(str(tmp_path / "nested.keras"), safe_mode=True)
-    np.testing.assert_allclose(np.asarray(loaded(x)), expected, rtol=1e-4, atol=1e-5)
+    run_model_saving_test(scored, x)
 
 
 def test_sequential_with_nested_backbone():

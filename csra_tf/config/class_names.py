@@ -24,8 +24,10 @@ def save_class_names(path: str | os.PathLike, class_names: Sequence[str]) -> Non
 
     Example:
 
-    >>> save_class_names("/tmp/classes.json", ["cat", "dog"])  # doctest: +SKIP
-    >>> load_class_names("/tmp/classes.json")  # doctest: +SKIP
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "classes.json")
+    >>> save_class_names(path, ["cat", "dog"])
+    >>> load_class_names(path)
     ['cat', 'dog']
     """
     names = check_class_names(class_names, "class_names")

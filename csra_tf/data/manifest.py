@@ -99,12 +99,26 @@ def manifest(
 
     Example:
 
-    >>> source = manifest("data/train.jsonl")  # doctest: +SKIP
-    >>> source.class_names  # doctest: +SKIP
-    ['cat', 'dog']
-    >>> skipped = manifest("data/train.jsonl", on_bad_record="skip")  # doctest: +SKIP
-    >>> skipped.bad_records  # doctest: +SKIP
-    {'missing_file': 2}
+    >>> import json, os, tempfile
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> folder = tempfile.mkdtemp()
+    >>> for name in ("a.png", "b.png"):
+    ...     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(
+    ...         os.path.join(folder, name)
+    ...     )
+    >>> records = [
+    ...     {"image": "a.png", "labels": ["cat"]},
+    ...     {"image": "b.png", "labels": ["cat", "dog"]},
+    ...     {"image": "gone.png", "labels": ["dog"]},
+    ... ]
+    >>> path = os.path.join(folder, "train.jsonl")
+    >>> with open(path, "w") as file:
+    ...     for record in records:
+    ...         print(json.dumps(record), file=file)
+    >>> source = manifest(path, on_bad_record="skip", progress=False)
+    >>> source.class_names, source.num_examples, source.bad_records
+    (['cat', 'dog'], 2, {'missing_file': 1})
     """
     path = os.fspath(path)
     if not os.path.isfile(path):

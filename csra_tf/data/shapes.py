@@ -111,7 +111,11 @@ def generate_shapes(
 
     Example:
 
-    >>> path = generate_shapes("/tmp/shapes/train", num_images=100)  # doctest: +SKIP
+    >>> import os, tempfile
+    >>> folder = os.path.join(tempfile.mkdtemp(), "train")
+    >>> path = generate_shapes(folder, num_images=4, image_size=32, progress=False)
+    >>> sorted(os.listdir(folder))
+    ['COMPLETE', 'images', 'manifest.jsonl', 'meta.json']
     """
     _check_positive_int("num_images", num_images)
     _check_positive_int("image_size", image_size)
@@ -279,9 +283,12 @@ def shapes(
 
     Example:
 
-    >>> train = shapes("/tmp/csra-data", "train", num_train=1000)  # doctest: +SKIP
-    >>> train.num_examples  # doctest: +SKIP
-    1000
+    >>> import tempfile
+    >>> train = shapes(
+    ...     tempfile.mkdtemp(), "train", image_size=32, num_train=8, progress=False
+    ... )
+    >>> train.num_examples, train.class_names == list(SHAPE_CLASSES)
+    (8, True)
     """
     split_dir = shapes_dir(
         data_dir,

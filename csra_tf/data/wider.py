@@ -80,6 +80,8 @@ def wider(
     >>> train = wider(path, "Image", split="train")  # doctest: +SKIP
     >>> train.class_names[:2]  # doctest: +SKIP
     ['Male', 'longHair']
+
+    (Not run as a doctest: it needs the WIDER-Attribute download, several GB.)
     """
     path = os.fspath(annotation_json)
     if not os.path.isfile(path):

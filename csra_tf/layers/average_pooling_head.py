@@ -43,9 +43,14 @@ class AveragePoolingHead(keras.layers.Layer):
             shape=(depth, self.num_classes),
             initializer="glorot_uniform",
             dtype="float32",
+            autocast=False,
         )
         self.bias = self.add_weight(
-            name="bias", shape=(self.num_classes,), initializer="zeros", dtype="float32"
+            name="bias",
+            shape=(self.num_classes,),
+            initializer="zeros",
+            dtype="float32",
+            autocast=False,
         )
 
     def call(self, features):

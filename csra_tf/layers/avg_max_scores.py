@@ -61,6 +61,8 @@ class AvgMaxClassScores(keras.layers.Layer):
         **kwargs,
     ):
         kwargs.setdefault("dtype", "float32")
+        # Scores are computed in float32: do not let Keras cast the weights.
+        kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         if int(units) < 1:
             raise UserError(f"`units` must be >= 1. Received: units={units}")
@@ -80,11 +82,15 @@ class AvgMaxClassScores(keras.layers.Layer):
     def build(self, input_shape):
         depth = check_feature_shape(type(self).__name__, input_shape)
         self.kernel = self.add_weight(
-            name="kernel", shape=(depth, self.units), dtype="float32"
+            name="kernel", shape=(depth, self.units), dtype="float32", autocast=False
         )
         self.bias = (
             self.add_weight(
-                name="bias", shape=(self.units,), initializer="zeros", dtype="float32"
+                name="bias",
+                shape=(self.units,),
+                initializer="zeros",
+                dtype="float32",
+                autocast=False,
             )
             if self.use_bias
             else None

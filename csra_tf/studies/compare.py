@@ -54,6 +54,8 @@ def compare_heads(
     Example:
     >>> base = TrainConfig(workdir="runs/compare")
     >>> result = compare_heads(base, seeds=[0, 1, 2])  # doctest: +SKIP
+
+    (The last line is not run as a doctest: it trains six models.)
     """
     points = [
         Point("gap", "GAP", {"head": "gap"}),

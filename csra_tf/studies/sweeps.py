@@ -108,6 +108,8 @@ def lambda_sweep(
     Example:
     >>> base = TrainConfig(workdir="runs/lambda")
     >>> rows = lambda_sweep(base, lams=[0.0, 0.1])  # doctest: +SKIP
+
+    (The last line is not run as a doctest: it trains two models.)
     """
     return run_study(
         base,

@@ -7,34 +7,8 @@ import numpy as np
 import pytest
 
 from csra_tf.layers import CSRA, MAX_POOLING
-
-
-def reference_csra(x, kernels, temperatures, lam, normalize=True):
-    """Eq. 2-6 per head, written feature-first as in the paper; Eq. 13 sums heads.
-
-    x: (B, L, d) features; kernels: list of (d, C) classifiers m (column m_i).
-    """
-    batch, _, _ = x.shape
-    num_classes = kernels[0].shape[1]
-    y = np.zeros((batch, num_classes))
-    for m, temperature in zip(kernels, temperatures, strict=True):
-        m = m.astype(np.float64)
-        if normalize:
-            m = m / np.linalg.norm(m, axis=0, keepdims=True)
-        for b in range(batch):
-            xb = x[b].astype(np.float64)  # (L, d): x_1..x_L
-            g = xb.mean(axis=0)  # Eq. 4
-            for i in range(num_classes):
-                logits = xb @ m[:, i]  # x_j^T m_i for every location j
-                if math.isinf(temperature):
-                    a = xb[np.argmax(logits)]  # T -> inf: attention on the max
-                else:
-                    e = np.exp(temperature * logits - np.max(temperature * logits))
-                    s = e / e.sum()  # Eq. 2
-                    a = (s[:, None] * xb).sum(axis=0)  # Eq. 3
-                f = g + lam * a  # Eq. 5
-                y[b, i] += m[:, i] @ f  # Eq. 6, summed over heads (Eq. 13)
-    return y
+from tests.keras_harness import run_layer_test
+from tests.numpy_reference import csra_logits
 
 
 @pytest.mark.parametrize("num_heads", [1, 2, 4, 6, 8])
@@ -48,7 +22,7 @@ def test_matches_paper_equations(num_heads, normalize):
         rng.normal(scale=0.5, size=(16, 7)).astype("float32") for _ in range(num_heads)
     ]
     layer.set_weights(kernels)
-    expected = reference_csra(
+    expected = csra_logits(
         x.reshape(3, 30, 16), kernels, layer.temperatures, 0.3, normalize
     )
     np.testing.assert_allclose(np.asarray(layer(x)), expected, rtol=2e-5, atol=2e-5)
@@ -65,7 +39,7 @@ def test_token_input_and_custom_temperatures():
     layer.set_weights(kernels)
     np.testing.assert_allclose(
         np.asarray(layer(x)),
-        reference_csra(x, kernels, [0.5, 3.0, math.inf], 1.0),
+        csra_logits(x, kernels, [0.5, 3.0, math.inf], 1.0),
         rtol=2e-5,
         atol=2e-5,
     )
@@ -145,21 +119,44 @@ def test_bad_arguments_raise(kwargs):
         CSRA(**kwargs)
 
 
-def test_config_and_keras_round_trip(tmp_path):
-    inputs = keras.Input((4, 4, 8))
-    outputs = CSRA(num_classes=3, num_heads=2, lam=0.2, normalize=False, name="head")(
-        inputs
+@pytest.mark.parametrize(
+    "init_kwargs, shape",
+    [
+        (
+            {"num_classes": 3, "num_heads": 2, "lam": 0.2, "normalize": False},
+            (2, 4, 4, 8),
+        ),
+        (
+            {"num_classes": 4, "num_heads": 3, "temperatures": [0.5, 2.0, MAX_POOLING]},
+            (2, 9, 8),
+        ),
+        ({"num_classes": 2, "lam": 0.0, "name": "head"}, (1, 3, 5, 6)),
+    ],
+)
+def test_layer_harness(init_kwargs, shape):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=shape).astype("float32")
+    layer = CSRA(**init_kwargs)
+    kernels = [
+        rng.normal(size=(shape[-1], layer.num_classes)).astype("float32")
+        for _ in layer.temperatures
+    ]
+    run_layer_test(
+        CSRA,
+        init_kwargs,
+        x,
+        expected_output_shape=(shape[0], layer.num_classes),
+        weights=kernels,
+        expected_output=csra_logits(
+            x.reshape(shape[0], -1, shape[-1]),
+            kernels,
+            layer.temperatures,
+            layer.lam,
+            layer.normalize,
+        ),
+        rtol=2e-5,
+        atol=2e-5,
     )
-    model = keras.Model(inputs, outputs)
-    layer = model.get_layer("head")
-    clone = CSRA.from_config(layer.get_config())
-    assert clone.get_config() == layer.get_config()
-    x = np.random.default_rng(3).normal(size=(2, 4, 4, 8)).astype("float32")
-    path = tmp_path / "model.keras"
-    model.save(path)
-    restored = keras.saving.load_model(path, safe_mode=True)
-    np.testing.assert_allclose(np.asarray(restored(x)), np.asarray(model(x)), atol=1e-6)
-    assert restored.get_layer("head").temperatures == (1.0, math.inf)
 
 
 def test_mixed_precision_scores_in_float32():
@@ -197,7 +194,7 @@ def test_free_spatial_size_matches_the_paper_and_attention_keeps_its_shape():
     layer.set_weights(kernels)
     for height, width in ((2, 5), (4, 3)):
         x = rng.normal(size=(2, height, width, 6)).astype("float32")
-        expected = reference_csra(
+        expected = csra_logits(
             x.reshape(2, height * width, 6), kernels, layer.temperatures, 0.4
         )
         got = model.predict_on_batch(x)
