@@ -34,6 +34,9 @@ setup(
         "matplotlib",
         "tqdm",
         "ai-edge-litert",
+        # csra-export writes, and csra-predict reads, the TFLite metadata that
+        # MediaPipe's ImageClassifier needs, with MediaPipe's own modules.
+        "mediapipe>=1.2.3,<2",
     ],
     extras_require={
         "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],

@@ -10,7 +10,9 @@ errors, and they bury a program's own output.
 native code writes meanwhile is captured, the known notices are kept aside
 (`startup_notices()`, printed by the console scripts under `--verbosity=1`), and
 every other line, errors included, is written back to standard error unchanged.
-This module imports nothing heavy.
+LiteRT's interpreter likewise announces its XNNPACK delegate on its first run,
+which `csra_tf.inference` runs inside the same filter. This module imports
+nothing heavy.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ _NOTICE_LINES = re.compile(
             r"cuda_platform|cuda_executor|cuda_diagnostics)\.cc:\d+\] ",
             r"To enable the following instructions: .* rebuild TensorFlow with "
             r"the appropriate compiler flags\.",
+            # LiteRT, on the first run of an interpreter.
+            r"INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.",
         )
     )
 )

@@ -2,21 +2,26 @@ r"""Exports a trained classifier: SavedModel + four TFLite variants, each verifi
 
 Writes `saved_model/`, `model_{float32,float16,dynamic_int8,int8}.tflite`,
 `classes.json` and `export_report.json`, prints the report as a table and exits
-non-zero when a verification gate fails (the report is written anyway).
+non-zero when a verification gate fails (the report is written anyway). Each
+`.tflite` carries the metadata MediaPipe's image classifier reads: labels, input
+normalisation, and the run's `thresholds.json` as per-class score calibration.
 
 Example:
     csra-export --workdir=runs/shapes_csra
     csra-export --workdir=runs/shapes_csra --int8_map_budget=0.5 --num_threads=4
     csra-export --model=runs/mine/model.keras --data=data/val.jsonl \
-        --calibration_data=data/train.jsonl --export_dir=runs/mine/export
+        --calibration_data=data/train.jsonl --export_dir=runs/mine/export \
+        --model_name="Street scenes" --model_author="Jo Doe" --model_license=CC-BY-4.0
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 from absl import flags
 
+from csra_tf import run_folder
 from csra_tf.cli.app import no_arguments, quiet_tensorflow_logs, run_program
 from csra_tf.cli.config_flags import define_data_flags, flag_overrides
 from csra_tf.config import TrainConfig
@@ -26,6 +31,7 @@ from csra_tf.export.export_lib import (
     export_model_file,
     export_workdir,
 )
+from csra_tf.export.metadata import ModelInfo
 from csra_tf.export.report import (
     DEFAULT_MAP_BUDGETS,
     DEFAULT_MAX_FLOAT32_DELTA,
@@ -71,6 +77,20 @@ flags.DEFINE_integer("batch_size", 32, "Verification batch size.")
 flags.DEFINE_integer("latency_runs", 50, "Timed batch-1 runs per variant.")
 flags.DEFINE_integer("num_threads", 1, "TFLite interpreter threads.")
 flags.DEFINE_integer("seed", None, "Calibration sample seed (default: the run's).")
+flags.DEFINE_string(
+    "thresholds",
+    None,
+    "Per-class thresholds JSON for the .tflite score calibration (default: "
+    "thresholds.json of the workdir or next to --model, if any).",
+)
+flags.DEFINE_string("model_name", ModelInfo.name, "Name in the .tflite metadata.")
+flags.DEFINE_string(
+    "model_description", ModelInfo.description, "Description in the .tflite metadata."
+)
+flags.DEFINE_string("model_author", ModelInfo.author, "Author in the .tflite metadata.")
+flags.DEFINE_string(
+    "model_license", ModelInfo.license, "Licence in the .tflite metadata."
+)
 
 
 def main(argv):
@@ -100,7 +120,15 @@ def main(argv):
         batch_size=FLAGS.batch_size,
         latency_runs=FLAGS.latency_runs,
         num_threads=FLAGS.num_threads,
+        model_info=ModelInfo(
+            name=FLAGS.model_name,
+            description=FLAGS.model_description,
+            author=FLAGS.model_author,
+            license=FLAGS.model_license,
+        ),
     )
+    if FLAGS.thresholds:
+        kwargs["thresholds"] = _thresholds(FLAGS.thresholds)
     if FLAGS.seed is not None:
         kwargs["seed"] = FLAGS.seed
     try:
@@ -126,6 +154,18 @@ def main(argv):
         return 1
     print(format_report(report))
     return 0
+
+
+def _thresholds(path: str):
+    """The thresholds file in the order of the model's classes.json."""
+    folder = FLAGS.workdir or os.path.dirname(os.path.abspath(FLAGS.model))
+    class_names = run_folder.saved_class_names(folder)
+    if class_names is None:
+        raise UserError(
+            f"--thresholds needs the model's classes.json in {folder}. "
+            f"Received: thresholds={path}"
+        )
+    return run_folder.load_thresholds(path, class_names)
 
 
 def run():

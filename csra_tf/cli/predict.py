@@ -4,7 +4,9 @@ Arguments are image files, folders (their image files) or glob patterns; any
 size and format (JPEG, PNG, GIF, BMP, WebP, TIFF, grayscale, RGBA). Output: one
 JSON line per image (`image`, `predicted` labels with probabilities, all
 `probabilities`) or a table. An unreadable file gets an error line and the
-others go on; the exit status is then 1.
+others go on; the exit status is then 1. A `.tflite` export needs no side
+files: its metadata holds the class names and the per-class thresholds
+(`--classes`, `--thresholds` and an explicit `--threshold` override them).
 
 Example:
     csra-predict --model=runs/shapes_csra/export/model_int8.tflite photos/ 'more/*.png'
@@ -37,13 +39,22 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string(
     "model", None, ".keras file, SavedModel folder or .tflite file.", required=True
 )
-flags.DEFINE_string("classes", None, "classes.json (default: found with the model).")
-flags.DEFINE_float("threshold", 0.5, "Global probability threshold.")
+flags.DEFINE_string(
+    "classes",
+    None,
+    "classes.json (default: a .tflite file's metadata, else found with the model).",
+)
+flags.DEFINE_float(
+    "threshold",
+    0.5,
+    "Global probability threshold (default: a .tflite file's per-class "
+    "thresholds, when its metadata has them, else 0.5).",
+)
 flags.DEFINE_string(
     "thresholds",
     None,
     "Per-class thresholds JSON (csra-eval --calibrate_thresholds); "
-    "overrides --threshold.",
+    "overrides --threshold and a .tflite file's thresholds.",
 )
 flags.DEFINE_enum("format", "jsonl", list(OUTPUT_FORMATS), "Output format.")
 flags.DEFINE_string("output", None, "Output file (default: stdout).")
@@ -64,6 +75,8 @@ def main(argv):
     thresholds = FLAGS.threshold
     if FLAGS.thresholds:
         thresholds = run_folder.load_thresholds(FLAGS.thresholds, predictor.class_names)
+    elif predictor.thresholds is not None and not FLAGS["threshold"].present:
+        thresholds = predictor.thresholds
     records = predict_files(
         predictor,
         expand_image_paths(argv[1:]),

@@ -2,13 +2,15 @@
 
 The export folder receives `saved_model/`, `model_<variant>.tflite` for each of
 `float32`, `float16`, `dynamic_int8` and `int8`, `classes.json` and
-`export_report.json`. Each export is run on held-out images and compared with
-the Keras model; the report lists per variant the file size, the max |delta
-probability|, the mAP and the median batch-1 latency. Gates: the SavedModel and
-the float32 TFLite model must match the Keras probabilities to
-`max_float32_delta`; each quantised variant may lose at most its mAP budget
-(points). The report is written first, then `ExportVerificationError` is raised
-if a gate failed.
+`export_report.json`. Each `.tflite` carries the TFLite metadata MediaPipe's
+image classifier reads (labels, input normalisation, and per-class score
+calibration from the thresholds; `csra_tf.export.metadata`). Each export is
+run on held-out images and compared with the Keras model; the report lists per
+variant the file size, the max |delta probability|, the mAP and the median
+batch-1 latency. Gates: the SavedModel and the float32 TFLite model must match
+the Keras probabilities to `max_float32_delta`; each quantised variant may lose
+at most its mAP budget (points). The report is written first, then
+`ExportVerificationError` is raised if a gate failed.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from tqdm.auto import tqdm
 
 from csra_tf import data, run_folder
 from csra_tf.errors import UserError
+from csra_tf.export.metadata import ModelInfo, add_metadata, check_thresholds
 from csra_tf.export.report import (
     DEFAULT_MAX_FLOAT32_DELTA,
     add_ratios,
@@ -76,6 +79,8 @@ def export_model(
     num_threads: int = 1,
     seed: int = 0,
     progress: bool = True,
+    thresholds: Sequence[float] | np.ndarray | None = None,
+    model_info: ModelInfo | None = None,
 ) -> dict:
     """Exports a classifier as SavedModel and TFLite variants and verifies them.
 
@@ -97,6 +102,11 @@ def export_model(
         num_threads: TFLite interpreter threads.
         seed: seed of the calibration sample.
         progress: show a progress bar per export.
+        thresholds: per-class probability thresholds `(C,)` for the `.tflite`
+            files' score calibration (MediaPipe's score 0.5 is then each
+            class's threshold); default 0.5 for every class.
+        model_info: name, description, author and licence of the `.tflite`
+            metadata; default `ModelInfo()`.
 
     Returns:
         The report written to `<export_dir>/export_report.json`.
@@ -115,6 +125,8 @@ def export_model(
         eval_source,
         model,
     )
+    if thresholds is not None:
+        thresholds = check_thresholds(thresholds, len(eval_source.class_names))
     export_dir = os.fspath(export_dir)
     os.makedirs(export_dir, exist_ok=True)
     image_size = model_image_size(model)
@@ -148,9 +160,16 @@ def export_model(
         "num_threads": num_threads,
         "gates": {"max_float32_delta": max_float32_delta, "map_budgets": budgets},
         "keras": {"mAP": compare(reference, reference, targets)["mAP"]},
+        "tflite_metadata": {
+            "labels": list(eval_source.class_names),
+            "thresholds": None
+            if thresholds is None
+            else [float(t) for t in np.asarray(thresholds).ravel()],
+        },
         "note": (
-            "mAP ranks by the logits output; mAP_probabilities by the "
-            "probabilities output (int8: steps of 1/256, which tie scores)."
+            "mAP ranks by the logits output; mAP_probabilities by the float32 "
+            "probabilities (for .tflite files, the sigmoid of their logits), "
+            "which saturate at 1 for logits above about 17 and tie scores."
         ),
     }
     failures = []
@@ -190,6 +209,13 @@ def export_model(
                 content = convert_saved_model(
                     saved_model_dir, variant, calibration if variant == "int8" else None
                 )
+                content = add_metadata(
+                    content,
+                    eval_source.class_names,
+                    thresholds,
+                    variant,
+                    model_info or ModelInfo(),
+                )
             except Exception as error:  # noqa: BLE001 - reported, then raised
                 entry.update(passed=False, error=f"{type(error).__name__}: {error}")
                 failures.append(f"{variant}: conversion failed: {error}")
@@ -201,6 +227,7 @@ def export_model(
                 size_bytes=len(content),
                 ops=list_ops(content),
                 input=_input_entry(tflite),
+                output=_output_entry(tflite),
             )
             bar.set_postfix_str("verifying")
             entry.update(compare(reference, verify(tflite, bar)[0], targets))
@@ -237,7 +264,8 @@ def export_workdir(
     """Exports the model of a `csra-train` workdir, verified on its val split.
 
     Calibration images come from the run's training split. A `thresholds.json`
-    in the workdir is copied next to the exports.
+    in the workdir (`csra-eval --calibrate_thresholds`) becomes the `.tflite`
+    files' score calibration and is copied next to the exports.
 
     Args:
         workdir: a `csra-train` workdir (config.json, classes.json, model.keras).
@@ -258,12 +286,7 @@ def export_workdir(
         checkpoint or os.path.join(workdir, run_folder.MODEL_FILE)
     )
     export_dir = os.fspath(export_dir or os.path.join(workdir, run_folder.EXPORT_DIR))
-    thresholds = os.path.join(workdir, run_folder.THRESHOLDS_FILE)
-    if os.path.exists(thresholds):
-        os.makedirs(export_dir, exist_ok=True)
-        shutil.copyfile(
-            thresholds, os.path.join(export_dir, run_folder.THRESHOLDS_FILE)
-        )
+    _use_saved_thresholds(workdir, export_dir, val_source.class_names, kwargs)
     kwargs.setdefault("seed", config.seed)
     return export_model(model, export_dir, val_source, train_source, **kwargs)
 
@@ -279,7 +302,8 @@ def export_model_file(
     """Exports a `.keras` file, verified on a labelled manifest.
 
     Class names come from a `classes.json` next to the model file when there is
-    one (so manifest labels map to the model's outputs), else from the manifest.
+    one (so manifest labels map to the model's outputs), else from the manifest;
+    a `thresholds.json` there becomes the `.tflite` score calibration.
 
     Args:
         model_path: the `.keras` classifier.
@@ -306,8 +330,20 @@ def export_model_file(
         if calibration_manifest
         else eval_source
     )
-    export_dir = export_dir or os.path.join(model_dir, run_folder.EXPORT_DIR)
+    export_dir = os.fspath(export_dir or os.path.join(model_dir, run_folder.EXPORT_DIR))
+    _use_saved_thresholds(model_dir, export_dir, eval_source.class_names, kwargs)
     return export_model(model, export_dir, eval_source, calibration_source, **kwargs)
+
+
+def _use_saved_thresholds(folder, export_dir, class_names, kwargs) -> None:
+    """Passes the folder's `thresholds.json` on (unless `thresholds` is given)
+    and copies it next to the exports."""
+    path = os.path.join(folder, run_folder.THRESHOLDS_FILE)
+    if kwargs.get("thresholds") is not None or not os.path.exists(path):
+        return
+    kwargs["thresholds"] = run_folder.load_thresholds(path, class_names)
+    os.makedirs(export_dir, exist_ok=True)
+    shutil.copyfile(path, os.path.join(export_dir, run_folder.THRESHOLDS_FILE))
 
 
 def _check_arguments(
@@ -364,6 +400,14 @@ def _input_entry(tflite: TFLiteModel) -> dict:
     entry = {"dtype": tflite.input_dtype.name}
     if tflite.input_quantization is not None:
         entry["scale"], entry["zero_point"] = tflite.input_quantization
+    return entry
+
+
+def _output_entry(tflite: TFLiteModel) -> dict:
+    (name,) = tflite.output_names
+    entry = {"name": name, "dtype": tflite.output_dtypes[name].name}
+    if tflite.output_quantization[name] is not None:
+        entry["scale"], entry["zero_point"] = tflite.output_quantization[name]
     return entry
 
 

@@ -12,6 +12,7 @@ import os
 import keras
 import tensorflow as tf
 
+from csra_tf.acceleration import accelerate
 from csra_tf.inference.attention import attention_parts
 from csra_tf.inference.runners import (
     ATTENTION_KEY,
@@ -19,7 +20,6 @@ from csra_tf.inference.runners import (
     SERVING_KEY,
     model_image_size,
 )
-from csra_tf.models import fold_batch_norm
 
 
 def export_saved_model(model: keras.Model, path: str | os.PathLike) -> str:
@@ -33,8 +33,8 @@ def export_saved_model(model: keras.Model, path: str | os.PathLike) -> str:
 
     Args:
         model: a classifier `(B, S, S, 3) -> (B, C)` logits; it is exported
-            with its BatchNormalization folded into the convolutions
-            (`csra_tf.models.fold_batch_norm`).
+            on its inference speed paths, BatchNormalization folded into the
+            convolutions (`csra_tf.acceleration.accelerate`).
         path: the SavedModel folder to write (replaced if it exists).
 
     Returns:
@@ -45,7 +45,7 @@ def export_saved_model(model: keras.Model, path: str | os.PathLike) -> str:
     >>> model = build_classifier("tiny", num_classes=3, image_size=32)
     >>> path = export_saved_model(model, "/tmp/csra_saved_model")  # doctest: +SKIP
     """
-    model = fold_batch_norm(model)  # inference only: BatchNorm inside the convs
+    model = accelerate(model, for_training=False)  # BatchNorm inside the convs
     image_size = model_image_size(model)
     spec = [tf.TensorSpec((None, image_size, image_size, 3), tf.float32, INPUT_NAME)]
     archive = keras.export.ExportArchive()

@@ -2,19 +2,24 @@
 
 Every variant is converted from the `serving_default` signature of the exported
 SavedModel (images `(B, S, S, 3)` -> `{"logits", "probabilities"}`, dynamic
-batch) with builtin TFLite ops only, and the converted flatbuffer is scanned
-for custom or select-TF ("Flex") ops so that an export can never silently need
-the TensorFlow runtime on the device.
+batch), keeping its one `logits` output: MediaPipe's image classifier takes a
+model with one score tensor, and its metadata's per-class sigmoid calibration
+(`csra_tf.export.metadata`) turns logits into probabilities exactly, where a
+full-integer `probabilities` output would come in steps of 1/256. Only builtin
+TFLite ops are used, and the converted flatbuffer is scanned for custom or
+select-TF ("Flex") ops so that an export can never silently need the
+TensorFlow runtime on the device.
 
 Full-integer input and output: the model's input is float pixels in [0, 255]
 and its first op rescales them to [0, 1]. The full-integer variant takes
 **uint8** images: calibration is anchored so the input's quantisation is
 exactly `scale = 1, zero_point = 0`, so a phone feeds raw camera pixels with no
 arithmetic at all, and the only extra op is one builtin `QUANTIZE` (uint8 ->
-int8, a shift by 128). Its outputs stay **int8** (`probabilities` has TFLite's
-fixed sigmoid quantisation 1/256, -128), so every tensor of the graph is
-integer and the model runs on integer-only accelerators; read outputs with
-their scale and zero point (see `csra_tf.export.verify.TFLiteModel`).
+int8, a shift by 128). Its logits come out as **uint8** (one more `QUANTIZE`,
+int8 -> uint8: MediaPipe reads uint8 or float32 scores, not int8), so every
+tensor of the graph is integer and the model runs on integer-only
+accelerators; read the output with its scale and zero point (see
+`csra_tf.inference.TFLiteModel`).
 """
 
 from __future__ import annotations
@@ -40,8 +45,11 @@ QUANTIZED_VARIANTS = ("float16", "dynamic_int8", "int8")
 INT8_INPUT_TYPE = np.uint8
 """Input dtype of the full-integer variant: raw pixels, scale 1, zero point 0."""
 
-INT8_OUTPUT_TYPE = np.int8
-"""Output dtype of the full-integer variant."""
+INT8_OUTPUT_TYPE = np.uint8
+"""Output dtype of the full-integer variant (a type MediaPipe reads)."""
+
+OUTPUT_NAME = "logits"
+"""The one output of every `.tflite` variant."""
 
 _FLEX_PREFIX = "Flex"
 _PIXEL_RANGE = (0.0, 255.0)
@@ -72,14 +80,15 @@ def convert_saved_model(
         saved_model_dir: a SavedModel written by `export_saved_model`.
         variant: `"float32"`, `"float16"` (float16 weights), `"dynamic_int8"`
             (int8 weights, float activations) or `"int8"` (full integer:
-            uint8 input, int8 weights, activations and outputs).
+            uint8 input, int8 weights and activations, uint8 output).
         representative_images: for `"int8"` only: a callable returning a fresh
             iterable of float32 pixel batches `(B, S, S, 3)` in [0, 255]
             (typically 100-500 training images) used to calibrate activations.
-        signature_key: the signature to convert.
+        signature_key: the signature whose `logits` output is converted.
 
     Returns:
-        The `.tflite` flatbuffer, checked to hold builtin ops only.
+        The `.tflite` flatbuffer (signature `serving_default`: `images` ->
+        `logits`, without metadata), checked to hold builtin ops only.
 
     Raises:
         ValueError: on a bad argument, or if the converted model holds a custom
@@ -92,9 +101,7 @@ def convert_saved_model(
             f"for it. Received: variant={variant}, representative_images="
             f"{representative_images!r}"
         )
-    converter = tf.lite.TFLiteConverter.from_saved_model(
-        os.fspath(saved_model_dir), signature_keys=[signature_key]
-    )
+    converter = _logits_converter(saved_model_dir, signature_key)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if variant != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -113,6 +120,26 @@ def convert_saved_model(
         model_content = converter.convert()
     check_builtin_ops(model_content)
     return model_content
+
+
+def _logits_converter(saved_model_dir, signature_key) -> tf.lite.TFLiteConverter:
+    """A converter of a signature's `logits` output alone (same input)."""
+    loaded = tf.saved_model.load(os.fspath(saved_model_dir))
+    if signature_key not in loaded.signatures:
+        raise UserError(
+            f"The SavedModel has no '{signature_key}' signature. "
+            f"Received: saved_model_dir={saved_model_dir}"
+        )
+    serve = loaded.signatures[signature_key]
+    spec = serve.structured_input_signature[1][INPUT_NAME]
+
+    @tf.function(input_signature=[tf.TensorSpec(spec.shape, spec.dtype, INPUT_NAME)])
+    def logits(images):
+        return {OUTPUT_NAME: serve(**{INPUT_NAME: images})[OUTPUT_NAME]}
+
+    return tf.lite.TFLiteConverter.from_concrete_functions(
+        [logits.get_concrete_function()], loaded
+    )
 
 
 def list_ops(model_content: bytes) -> list[str]:

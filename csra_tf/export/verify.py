@@ -18,10 +18,10 @@ def compare(
     """Scores an export's outputs against the reference model's.
 
     mAP ranks by the `logits` output (through a float64 sigmoid): a ranking
-    needs their resolution, since a full-integer model's `probabilities`
-    come in steps of 1/256 (and float32 ones saturate at 1 for logits above
-    about 17), which ties scores. `mAP_probabilities` ranks by the
-    `probabilities` output as it is.
+    needs their resolution, since float32 probabilities saturate at 1 for
+    logits above about 17, which ties scores. `mAP_probabilities` ranks by
+    the `probabilities` as they are (for a `.tflite` file, whose one output
+    is `logits`, their float32 sigmoid from `TFLiteModel`).
 
     Args:
         reference: the Keras model's `logits` and `probabilities`, `(N, C)`.

@@ -12,6 +12,7 @@ Public API:
     write_overlays        attention-overlay PNGs of a model's classes
     attention_overlay     one class's attention blended over its image
     SavedModelRunner, TFLiteModel   the exported formats' runners
+    read_tflite_metadata  labels and thresholds a `.tflite` export carries
 """
 
 from csra_tf.inference.attention import (
@@ -24,10 +25,12 @@ from csra_tf.inference.images import expand_image_paths, read_image
 from csra_tf.inference.overlays import attention_overlay
 from csra_tf.inference.predictor import Predictor, predict_files, write_predictions
 from csra_tf.inference.runners import SavedModelRunner, TFLiteModel
+from csra_tf.inference.tflite_metadata import TFLiteMetadata, read_tflite_metadata
 
 __all__ = [
     "Predictor",
     "SavedModelRunner",
+    "TFLiteMetadata",
     "TFLiteModel",
     "attention_maps",
     "attention_overlay",
@@ -36,6 +39,7 @@ __all__ = [
     "pointing_game_report",
     "predict_files",
     "read_image",
+    "read_tflite_metadata",
     "write_overlays",
     "write_predictions",
 ]

@@ -19,6 +19,7 @@ import keras
 import numpy as np
 
 from csra_tf import run_folder
+from csra_tf.acceleration import accelerate
 from csra_tf.data.pipeline import resize
 from csra_tf.errors import UserError
 from csra_tf.inference.attention import attention_parts
@@ -30,7 +31,7 @@ from csra_tf.inference.runners import (
     TFLiteModel,
     model_image_size,
 )
-from csra_tf.models import fold_batch_norm
+from csra_tf.inference.tflite_metadata import read_tflite_metadata
 
 BACKENDS = ("keras", "saved_model", "tflite")
 OUTPUT_FORMATS = ("jsonl", "table")
@@ -63,10 +64,14 @@ class Predictor:
 
     Args:
         model_path: a `.keras` file, a SavedModel folder or a `.tflite` file.
-        class_names: class names in output order; default the `classes.json`
-            found with the model (`csra_tf.run_folder.find_class_names`), else
-            `class_<i>`.
+        class_names: class names in output order; default a `.tflite` file's
+            metadata labels, else the `classes.json` found with the model
+            (`csra_tf.run_folder.find_class_names`), else `class_<i>`.
         num_threads: TFLite interpreter threads.
+
+    Attributes:
+        thresholds: per-class probability thresholds `(C,)` read from a
+            `.tflite` file's score calibration, or None.
 
     Example:
     >>> predictor = Predictor("runs/shapes/export/model_int8.tflite")  # doctest: +SKIP
@@ -84,8 +89,12 @@ class Predictor:
         self.model_path = os.fspath(model_path)
         self.backend = backend_for(self.model_path)
         self._attention = None
+        self.thresholds = None
+        metadata = None
         if self.backend == "keras":
-            self._model = fold_batch_norm(run_folder.load_model(self.model_path))
+            self._model = accelerate(
+                run_folder.load_model(self.model_path), for_training=False
+            )
             self.image_size = model_image_size(self._model)
             self._attention = attention_parts(self._model)
             num_outputs = self._model.output_shape[-1]
@@ -97,6 +106,18 @@ class Predictor:
             self._model = TFLiteModel(self.model_path, num_threads=num_threads)
             self.image_size = self._model.image_size
             num_outputs = self._num_outputs()
+            metadata = read_tflite_metadata(self.model_path)
+        if metadata is not None:
+            if class_names is None:
+                class_names = metadata.class_names
+            if metadata.thresholds is not None:
+                if len(metadata.thresholds) != num_outputs:
+                    raise UserError(
+                        f"The model has {num_outputs} outputs but its metadata "
+                        f"{len(metadata.thresholds)} thresholds. Received: "
+                        f"model_path={self.model_path}"
+                    )
+                self.thresholds = metadata.thresholds
         if class_names is None:
             class_names = run_folder.find_class_names(self.model_path)
         if class_names is None:

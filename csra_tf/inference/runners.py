@@ -2,7 +2,8 @@
 
 Both runners take float pixels `(B, S, S, 3)` in [0, 255] and return
 `{"logits", "probabilities"}` as NumPy arrays, like the Keras model's
-`serving_default` signature.
+`serving_default` signature (a `.tflite` export has the `logits` output alone;
+its probabilities are their sigmoid).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from csra_tf._startup import filtered_native_stderr
 from csra_tf.errors import UserError
+from csra_tf.metrics import sigmoid
 
 SERVING_KEY = "serving_default"
 """Signature: images -> {"logits", "probabilities"} (contract)."""
@@ -171,16 +174,24 @@ class TFLiteModel:
         self._input = inputs[INPUT_NAME]
         self._outputs = runner.get_output_details()
         self.output_names = sorted(self._outputs)
+        self.output_dtypes = {
+            name: np.dtype(details["dtype"]) for name, details in self._outputs.items()
+        }
+        self.output_quantization = {
+            name: _quantization(details) for name, details in self._outputs.items()
+        }
         self.image_size = int(self._input["shape_signature"][1])
         self.input_dtype = np.dtype(self._input["dtype"])
         self.input_quantization = _quantization(self._input)
         self._batch = None
+        self._invoked = False
 
     def _set_batch(self, batch: int) -> None:
         if batch != self._batch:
             shape = [batch, *self._input["shape_signature"][1:]]
             self._interpreter.resize_tensor_input(self._input["index"], shape)
-            self._interpreter.allocate_tensors()
+            with filtered_native_stderr():  # LiteRT announces its delegate here
+                self._interpreter.allocate_tensors()
             self._batch = batch
 
     def _quantize_input(self, images: np.ndarray) -> np.ndarray:
@@ -209,10 +220,19 @@ class TFLiteModel:
 
     def invoke(self) -> None:
         """Runs the model on the input set last."""
-        self._interpreter.invoke()
+        if self._invoked:
+            self._interpreter.invoke()
+            return
+        with filtered_native_stderr():  # LiteRT announces its delegate here
+            self._interpreter.invoke()
+        self._invoked = True
 
     def outputs(self) -> dict[str, np.ndarray]:
         """The outputs of the last run, dequantised to float32.
+
+        A model with a `logits` output and no `probabilities` output (every
+        export since the exports carry MediaPipe metadata) also gets
+        `probabilities`: the float32 sigmoid of the logits.
 
         Returns:
             A dict from output name to float32 array.
@@ -225,6 +245,8 @@ class TFLiteModel:
                 scale, zero_point = quantization
                 value = (value.astype(np.float32) - zero_point) * scale
             result[name] = np.asarray(value, np.float32)
+        if "probabilities" not in result and "logits" in result:
+            result["probabilities"] = sigmoid(result["logits"]).astype(np.float32)
         return result
 
     def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:

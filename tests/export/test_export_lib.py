@@ -5,13 +5,16 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from csra_tf.data import Source, write_manifest
+from csra_tf.data.shapes import SHAPE_CLASSES
 from csra_tf.export import ExportVerificationError, export_model, export_model_file
 from csra_tf.export.report import apply_gate, format_report
 from csra_tf.export.tflite import VARIANTS
+from csra_tf.inference import read_tflite_metadata
 from tests.exported_model import CLASS_NAMES
 
 ENV = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -49,6 +52,12 @@ def test_export_writes_every_file_and_the_report(exported):
         "scale": 1.0,
         "zero_point": 0,
     }
+    assert on_disk["variants"]["int8"]["output"]["dtype"] == "uint8"
+    assert on_disk["variants"]["float16"]["output"] == {
+        "name": "logits",
+        "dtype": "float32",
+    }
+    assert on_disk["tflite_metadata"] == {"labels": CLASS_NAMES, "thresholds": None}
     assert on_disk["variants"]["int8"]["size_ratio_to_float32"] < 0.3
     assert set(on_disk["targets"]) == {
         "int8_size_ratio",
@@ -145,7 +154,9 @@ def test_csra_export_cli_on_a_workdir(model, tmp_path):
     build_classifier("tiny", num_classes=10, image_size=32).save(
         workdir / "model.keras"
     )
-    (workdir / "thresholds.json").write_text("{}")
+    class_names = list(SHAPE_CLASSES)  # the run's data: the shapes dataset
+    thresholds = dict(zip(class_names, np.linspace(0.1, 0.9, 10), strict=True))
+    (workdir / "thresholds.json").write_text(json.dumps(thresholds))
     result = subprocess.run(
         [
             sys.executable,
@@ -156,6 +167,8 @@ def test_csra_export_cli_on_a_workdir(model, tmp_path):
             "--int8_map_budget=100",
             "--num_calibration_images=16",
             "--latency_runs=3",
+            "--model_author=Jo Doe",
+            "--model_license=CC-BY-4.0",
         ],
         env=ENV,
         capture_output=True,
@@ -168,6 +181,13 @@ def test_csra_export_cli_on_a_workdir(model, tmp_path):
     assert report["num_eval_images"] == 24 and report["passed"]
     assert sorted(report["variants"]) == ["float32", "int8"]
     assert (export_dir / "thresholds.json").exists()
+    assert report["tflite_metadata"]["thresholds"] == pytest.approx(
+        list(thresholds.values())
+    )
+    metadata = read_tflite_metadata(export_dir / "model_int8.tflite")
+    assert metadata.class_names == class_names
+    assert (metadata.author, metadata.license) == ("Jo Doe", "CC-BY-4.0")
+    np.testing.assert_allclose(metadata.thresholds, list(thresholds.values()))
     assert result.stdout.strip().splitlines()[-1] == "PASSED"
 
     # A failed gate: exit status 1, the table still printed, the reason on stderr.

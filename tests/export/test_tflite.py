@@ -28,11 +28,14 @@ def test_variant_is_builtin_only_and_matches_keras(exported, model, variant):
     ops = check_builtin_ops(content)
     assert not any(op.startswith("Flex") for op in ops)
     tflite = TFLiteModel(content)
-    assert tflite.output_names == ["logits", "probabilities"]
+    assert tflite.output_names == ["logits"]  # one score tensor, as MediaPipe needs
     images, _ = labelled_images(np.random.default_rng(3), 8)
     outputs = tflite(images)
     assert outputs["probabilities"].shape == (8, len(CLASS_NAMES))
     assert outputs["probabilities"].dtype == np.float32
+    np.testing.assert_allclose(
+        outputs["probabilities"], 1 / (1 + np.exp(-outputs["logits"].astype(float)))
+    )
     delta = np.abs(outputs["probabilities"] - probabilities(model, images)).max()
     assert delta <= TOLERANCES[variant]
     # Dynamic batch: a single image gives the same result as in the batch.
@@ -49,7 +52,7 @@ def test_float_variants_take_float_pixels(exported):
         assert tflite.input_quantization is None
 
 
-def test_int8_takes_raw_uint8_pixels_and_is_integer_only(exported):
+def test_int8_takes_raw_uint8_pixels_and_gives_uint8_logits(exported):
     export_dir, _ = exported
     path = str(export_dir / "model_int8.tflite")
     tflite = TFLiteModel(path)
@@ -61,15 +64,16 @@ def test_int8_takes_raw_uint8_pixels_and_is_integer_only(exported):
     interpreter = Interpreter(model_path=path)
     runner = interpreter.get_signature_runner("serving_default")
     outputs = runner.get_output_details()
-    assert {d["dtype"] for d in outputs.values()} == {np.int8}
+    # MediaPipe reads uint8 or float32 scores; int8 it refuses.
+    assert {d["dtype"] for d in outputs.values()} == {np.uint8}
+    ops = list_ops((export_dir / "model_int8.tflite").read_bytes())
+    assert "DEQUANTIZE" not in ops  # every tensor stays integer
     pixels = np.random.default_rng(4).integers(0, 256, (2, IMAGE_SIZE, IMAGE_SIZE, 3))
     raw = runner(images=pixels.astype(np.uint8))
-    scale, zero_point = outputs["probabilities"]["quantization"]
-    expected = (raw["probabilities"].astype(np.float32) - zero_point) * scale
+    scale, zero_point = outputs["logits"]["quantization"]
+    expected = (raw["logits"].astype(np.float32) - zero_point) * scale
     # TFLiteModel quantises float pixels and dequantises outputs the same way.
-    np.testing.assert_array_equal(
-        tflite(pixels.astype(np.float32))["probabilities"], expected
-    )
+    np.testing.assert_array_equal(tflite(pixels.astype(np.float32))["logits"], expected)
 
 
 def test_check_builtin_ops_rejects_select_tf_ops():
