@@ -4,7 +4,9 @@ The models run the layers they are given; the speed paths (fused kernels,
 BatchNorm folding) are opt-in transformations in `csra_tf.acceleration`.
 
 Public API:
-    CSRAClassifier     backbone + head, owned as `.backbone` and `.head`
+    CSRAClassifier     backbone + head, owned as `.backbone` and `.head`;
+                       `save_to_preset` / `from_preset` share it as a keras-hub
+                       preset (`csra_tf.models.presets`)
     build_classifier   a `CSRAClassifier` from a backbone name and head settings
     build_head         the head layer of a head name (`HEADS`)
     predict_dataset    runs a model over a batched dataset, one pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 
 import keras
@@ -10,10 +11,11 @@ from csra_tf import backbones
 from csra_tf.config.choices import HEADS
 from csra_tf.errors import UserError
 from csra_tf.layers import CSRA, AveragePoolingHead, ClassAttentionPooling
+from csra_tf.models.presets import TaskPresetMixin, load_task_preset
 
 
 @keras.saving.register_keras_serializable(package="csra_tf")
-class CSRAClassifier(keras.Model):
+class CSRAClassifier(TaskPresetMixin, keras.Model):
     """A backbone (pixels -> feature map) followed by a classification head.
 
     In the style of keras-hub's `ImageClassifier`: the parts are injected,
@@ -23,6 +25,11 @@ class CSRAClassifier(keras.Model):
     lives inside the backbone, so SavedModel and TFLite exports take plain
     pixels. The parts are used as given, never rewritten; the programs opt
     into faster calls with `csra_tf.acceleration.accelerate`.
+
+    It is shared as a keras-hub preset: `save_to_preset(folder)` writes the
+    folder with keras-hub's own writer, `keras_hub.upload_preset(uri, folder)`
+    uploads it, and `CSRAClassifier.from_preset(folder_or_handle)` loads it
+    back (see `csra_tf.models.presets`).
 
     Args:
         backbone: a `keras.Model` mapping `(B, S, S, 3)` pixels in [0, 255] to
@@ -111,6 +118,106 @@ class CSRAClassifier(keras.Model):
                     config[part], custom_objects=custom_objects
                 )
         return cls(**config)
+
+    @classmethod
+    def from_preset(
+        cls,
+        preset: str,
+        num_classes: int | None = None,
+        backbone: str | None = None,
+        image_size: int | None = None,
+        load_weights: bool = True,
+        **options,
+    ) -> CSRAClassifier:
+        """Loads a classifier preset, or builds a new head on a backbone preset.
+
+        As keras-hub's tasks: without `num_classes`, the classifier saved in
+        `preset` (by `save_to_preset`) comes back whole, read by keras-hub's
+        own loader; with `num_classes`, its head's weights are not read and a
+        new head is built (`build_classifier`), here on the saved backbone, or
+        with `backbone` on a backbone preset.
+
+        Args:
+            preset: a folder written by `save_to_preset` or the `hf://` /
+                `kaggle://` handle it was uploaded to; with `backbone`, any
+                `weights` of `csra_tf.backbones.create`: a keras-hub preset
+                name, an `hf://` handle, a local backbone preset folder.
+            num_classes: classes of a new head; None loads the saved head.
+            backbone: the registered backbone name whose architecture
+                `preset` holds (e.g. `"resnet101"`, `"dinov2_base"`; see
+                `csra_tf.backbones.available()`); needs `num_classes`.
+            image_size: side of the input images. A saved classifier keeps
+                its own; with `backbone`, `build_classifier`'s default (448).
+            load_weights: read the preset's weights; False gives random ones
+                (with `backbone`, the preset is then not read at all).
+            **options: arguments of `build_classifier` for the new head
+                (`head`, `num_heads`, `lam`, `dropout`, `temperatures`,
+                `normalize`, `bn_momentum`, with `backbone` also
+                `pixel_normalization`); they need `num_classes`.
+
+        Returns:
+            The classifier.
+
+        Raises:
+            UserError: for options without `num_classes`, a preset without a
+                classifier when `backbone` is not named, an `image_size` a
+                saved backbone cannot take, or a preset that cannot be read.
+
+        Example:
+        >>> import tempfile, keras_hub
+        >>> folder = tempfile.mkdtemp()
+        >>> keras_hub.models.ResNetBackbone(
+        ...     **backbones.TORCHVISION_RESNET_CONFIGS["resnet_tiny"],
+        ...     image_shape=(32, 32, 3),
+        ... ).save_to_preset(folder)
+        >>> model = CSRAClassifier.from_preset(
+        ...     folder, backbone="resnet_tiny", num_classes=5, num_heads=2,
+        ...     lam=0.2, image_size=32,
+        ... )
+        >>> model.head.num_classes, model.head.num_heads, model.head.lam
+        (5, 2, 0.2)
+        """
+        _check_preset_options(num_classes, backbone, options)
+        if backbone is not None:
+            if image_size is not None:
+                options["image_size"] = image_size
+            weights = preset if load_weights else None
+            return build_classifier(backbone, num_classes, weights=weights, **options)
+        saved = load_task_preset(
+            cls, preset, load_weights, load_task_weights=num_classes is None
+        )
+        if image_size is not None and image_size != saved.image_size:
+            raise UserError(
+                f"The classifier in {preset} takes {saved.image_size} px images; "
+                "its backbone is loaded as saved. Build on a backbone preset "
+                "(`backbone=...`) for another size. "
+                f"Received: image_size={image_size}"
+            )
+        if num_classes is None:
+            return saved
+        return build_classifier(saved.backbone, num_classes, **options)
+
+
+def _check_preset_options(num_classes, backbone, options) -> None:
+    """Refuses `from_preset` arguments that do not go together."""
+    allowed = set(inspect.signature(build_classifier).parameters) - {
+        "backbone",
+        "num_classes",
+        "image_size",
+        "weights",
+    }
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise UserError(
+            f"Unknown `from_preset` arguments; the new head takes "
+            f"{', '.join(sorted(allowed))}. Received: {', '.join(unknown)}"
+        )
+    if num_classes is None and (options or backbone is not None):
+        given = sorted(options) + (["backbone"] if backbone is not None else [])
+        raise UserError(
+            f"{', '.join(given)} build a new head and need `num_classes`. "
+            f"Received: num_classes=None"
+        )
 
 
 def build_head(

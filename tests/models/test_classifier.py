@@ -11,6 +11,11 @@ from csra_tf import backbones
 from csra_tf.acceleration.layer_walk import walk_layers
 from csra_tf.layers import CSRA, AveragePoolingHead
 from csra_tf.models import CSRAClassifier, build_classifier
+from tests.keras_harness import (
+    run_model_saving_test,
+    run_model_test,
+    run_serialization_test,
+)
 
 
 @pytest.mark.parametrize("head", ["csra", "gap"])
@@ -43,14 +48,17 @@ def test_gap_head_equals_csra_with_lambda_zero():
     np.testing.assert_allclose(np.asarray(csra(x)), np.asarray(gap(x)), atol=1e-5)
 
 
-def test_classifier_keras_round_trip_safe_mode(tmp_path):
-    model = build_classifier("tiny", num_classes=3, num_heads=4, lam=0.5, image_size=32)
+def test_classifier_model_harness():
     x = np.random.default_rng(2).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
-    path = tmp_path / "m.keras"
-    model.save(path)
-    restored = keras.saving.load_model(path, safe_mode=True)
-    assert isinstance(restored.head, CSRA)
-    np.testing.assert_allclose(np.asarray(restored(x)), np.asarray(model(x)), atol=1e-5)
+    model, restored = run_model_test(
+        lambda: build_classifier(
+            "tiny", num_classes=3, num_heads=4, lam=0.5, image_size=32
+        ),
+        x,
+        expected_output_shape=(2, 3),
+        atol=1e-5,
+    )
+    assert isinstance(restored.head, CSRA) and restored.head.num_heads == 4
 
 
 def test_bad_arguments():
@@ -61,7 +69,7 @@ def test_bad_arguments():
 
 
 @pytest.mark.parametrize("head", ["csra", "gap", "attention"])
-def test_build_classifier_returns_a_classifier_that_owns_its_parts(tmp_path, head):
+def test_build_classifier_returns_a_classifier_that_owns_its_parts(head):
     model = build_classifier(
         "tiny", num_classes=4, head=head, num_heads=2, dropout=0.2, image_size=32
     )
@@ -76,10 +84,7 @@ def test_build_classifier_returns_a_classifier_that_owns_its_parts(tmp_path, hea
     np.testing.assert_allclose(
         np.asarray(model(x)), np.asarray(model.head(model.features(x))), atol=1e-5
     )
-    path = tmp_path / "m.keras"
-    model.save(path)
-    restored = keras.saving.load_model(path, safe_mode=True)
-    assert type(restored) is CSRAClassifier
+    restored = run_model_saving_test(model, x)
     assert type(restored.head) is type(model.head)
     assert restored.head.get_config() == model.head.get_config()
     assert json.dumps(restored.backbone.get_config(), default=str) == json.dumps(
@@ -88,14 +93,15 @@ def test_build_classifier_returns_a_classifier_that_owns_its_parts(tmp_path, hea
     assert restored.dropout == pytest.approx(0.2)
     for got, want in zip(restored.weights, model.weights, strict=True):
         np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
-    np.testing.assert_allclose(np.asarray(restored(x)), np.asarray(model(x)), atol=1e-6)
 
 
 def test_classifier_config_round_trip():
     model = build_classifier("tiny", num_classes=3, lam=0.3, image_size=32)
-    clone = CSRAClassifier.from_config(model.get_config())
-    assert isinstance(clone.head, CSRA) and clone.head.lam == pytest.approx(0.3)
-    assert clone.backbone.output_shape == model.backbone.output_shape
+    config = run_serialization_test(
+        model, {"backbone": model.backbone, "head": model.head, "dropout": 0.0}
+    )
+    assert config["head"]["class_name"] == "CSRA"
+    assert config["head"]["config"]["lam"] == pytest.approx(0.3)
 
 
 def test_classifier_takes_any_head_layer():
@@ -123,7 +129,7 @@ def _layer_methods(model) -> list[tuple[str, type, dict]]:
 
 
 @pytest.mark.parametrize("name", ["resnet_tiny", "vit_tiny", "tiny"])
-def test_a_users_backbone_is_used_as_given(tmp_path, name):
+def test_a_users_backbone_is_used_as_given(name):
     backbone = backbones.create(name, image_size=32)
     before = _layer_methods(backbone)
     assert before and all(not bound for _, _, bound in before)
@@ -132,7 +138,6 @@ def test_a_users_backbone_is_used_as_given(tmp_path, name):
     assert model.backbone is backbone
     assert _layer_methods(backbone) == before
     # Nor on load: `from_config` builds the parts as Keras does.
-    path = tmp_path / "m.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
+    x = np.random.default_rng(4).uniform(0, 255, (1, 32, 32, 3)).astype("float32")
+    loaded = run_model_saving_test(model, x, atol=1e-5)
     assert all(not bound for _, _, bound in _layer_methods(loaded))
