@@ -27,7 +27,6 @@ LAYERS = {
     "run_folder": 3,
     "training": 3,
     "acceleration": 3,
-    "evaluation": 4,
     "inference": 4,
     "export": 4,
     "importer": 4,

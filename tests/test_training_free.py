@@ -8,7 +8,7 @@ import tensorflow as tf
 from csra_tf.layers import AvgMaxClassScores
 from csra_tf.metrics import evaluate
 from csra_tf.models import build_classifier, predict_probabilities
-from csra_tf.studies.training_free import (
+from csra_tf.studies.training_free_table import (
     map_by_lambda,
     pooled_class_scores,
     scores_to_probabilities,

@@ -5,8 +5,8 @@ Public API:
     benchmark_input_pipeline             the JPEG pipeline against a training step
 """
 
-from csra_tf.benchmarks.head_overhead import HeadTiming, benchmark_heads, format_timings
-from csra_tf.benchmarks.input_pipeline import (
+from csra_tf.benchmarks.head_timing import HeadTiming, benchmark_heads, format_timings
+from csra_tf.benchmarks.pipeline_timing import (
     PipelineBenchmark,
     benchmark_input_pipeline,
 )

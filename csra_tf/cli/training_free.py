@@ -21,7 +21,7 @@ from absl import flags
 from csra_tf.cli.app import no_arguments, run_program
 from csra_tf.cli.config_flags import parse_list
 from csra_tf.run_folder import MODEL_FILE
-from csra_tf.studies.training_free import (
+from csra_tf.studies.training_free_table import (
     DEFAULT_LAMBDAS,
     format_row,
     training_free_run,

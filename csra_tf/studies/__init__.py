@@ -42,7 +42,7 @@ from csra_tf.studies.sweeps import (
     pooling_ablation,
     pooling_points,
 )
-from csra_tf.studies.training_free import training_free_run
+from csra_tf.studies.training_free_table import training_free_run
 
 __all__ = [
     "HEAD_COUNTS",

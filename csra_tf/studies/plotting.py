@@ -72,7 +72,7 @@ def plot_lambda_curve(path: str, result) -> None:
 
     Args:
         path: output PNG.
-        result: a `csra_tf.studies.training_free.TrainingFreeResult`.
+        result: a `csra_tf.studies.training_free_table.TrainingFreeResult`.
     """
     lams = sorted(result.maps)
     maps = [100 * result.maps[lam] for lam in lams]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from absl import app, flags
 
-from csra_tf.benchmarks.head_overhead import benchmark_heads, format_timings
+from csra_tf.benchmarks.head_timing import benchmark_heads, format_timings
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("backbone", "resnet50", "Registered backbone name.")

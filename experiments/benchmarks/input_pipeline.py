@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from absl import app, flags
 
-from csra_tf.benchmarks.input_pipeline import benchmark_input_pipeline
+from csra_tf.benchmarks.pipeline_timing import benchmark_input_pipeline
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from absl import app, flags
 
-from csra_tf.benchmarks.photo_pipeline import benchmark_photo_pipeline
+from csra_tf.benchmarks.photo_throughput import benchmark_photo_pipeline
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("photo_dir", None, "Folder of JPEG photos.", required=True)

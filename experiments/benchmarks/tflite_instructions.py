@@ -16,7 +16,7 @@ import os
 
 from absl import app, flags
 
-from csra_tf.benchmarks.tflite_instructions import count_instructions
+from csra_tf.benchmarks.instruction_counts import count_instructions
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("export_dir", "runs/quickstart/export", "A csra-export folder.")

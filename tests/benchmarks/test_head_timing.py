@@ -1,6 +1,6 @@
 """The head benchmark runs and reports every configuration (no timing asserted)."""
 
-from csra_tf.benchmarks.head_overhead import benchmark_heads, format_timings
+from csra_tf.benchmarks.head_timing import benchmark_heads, format_timings
 
 
 def test_benchmark_reports_each_head():

@@ -7,7 +7,7 @@ import keras
 import pytest
 import tensorflow as tf
 
-from csra_tf.benchmarks.tflite_instructions import (
+from csra_tf.benchmarks.instruction_counts import (
     count_instructions,
     parse_collected,
     parse_kernels,

@@ -13,7 +13,7 @@ from csra_tf.data import build_dataset
 from csra_tf.metrics import evaluate
 from csra_tf.models import build_classifier, predict_probabilities
 from csra_tf.run_folder import load_sources
-from csra_tf.studies.training_free import (
+from csra_tf.studies.training_free_table import (
     fixed_lambda,
     format_row,
     table_one,
@@ -104,7 +104,7 @@ def test_training_free_run_rejects_csra_runs_and_bad_grids(tmp_path):
 def test_training_free_main(tmp_path):
     make_gap_run(tmp_path)
     result = run_program(
-        "experiments/training_free.py", f"--workdir={tmp_path}", "--lams=0.05,0.3"
+        "experiments/training_free_table.py", f"--workdir={tmp_path}", "--lams=0.05,0.3"
     )
     assert result.returncode == 0, result.stderr[-3000:]
     header, row = result.stdout.strip().splitlines()[-2:]
