@@ -36,6 +36,7 @@ import tensorflow as tf
 from csra_tf import data
 from csra_tf.config import TrainConfig
 from csra_tf.config.class_names import load_class_names, save_class_names
+from csra_tf.config.json_files import read_json, write_json
 from csra_tf.errors import UserError
 from csra_tf.models import CSRAClassifier  # noqa: F401 - registers the model class
 
@@ -61,59 +62,6 @@ ATTENTION_DIR = "attention"
 POINTING_GAME_FILE = "pointing_game.json"
 TRAINING_FREE_CSV = "training_free.csv"
 TRAINING_FREE_PLOT = "training_free.png"
-
-
-def write_json(path: str | os.PathLike, value) -> None:
-    """Writes JSON atomically: `path` holds either its old or its new content.
-
-    Args:
-        path: destination file.
-        value: a JSON-ready value (NumPy scalars and arrays allowed).
-    """
-    path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(value, f, indent=2, default=_json_default, ensure_ascii=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"Not JSON serialisable: {value!r}")
-
-
-def read_json(path: str | os.PathLike):
-    """Reads a JSON file of the run folder.
-
-    Args:
-        path: the file.
-
-    Returns:
-        The parsed value.
-
-    Raises:
-        UserError: naming the file when it is missing or not valid JSON.
-    """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise UserError(f"{path}: no such file.")
-    with open(path, encoding="utf-8") as f:
-        try:
-            return json.load(f)
-        except json.JSONDecodeError as error:
-            raise UserError(
-                f"{path}:{error.lineno}: not valid JSON ({error.msg})."
-            ) from error
 
 
 def check_resumable(config: TrainConfig) -> None:
@@ -435,11 +383,10 @@ def load_sources(
 ) -> tuple[data.Source, data.Source]:
     """The (train, validation) sources of a run's config.
 
-    A training manifest without `val_dataset` is split: `val_split` of its
-    records (seeded, stratified as far as possible) become the validation
-    data. The split is written to `<workdir>/val_split.json` the first time
-    and read from there afterwards, so a resumed or re-evaluated run uses the
-    same one.
+    `csra_tf.data.train_val_sources` chooses the sources; this passes it the
+    run's settings and its files: a training manifest without `val_dataset` is
+    split once, and the split is kept in `<workdir>/val_split.json` so that a
+    resumed or re-evaluated run uses the same one.
 
     Args:
         config: the run's configuration.
@@ -454,57 +401,20 @@ def load_sources(
             f"The run in {config.workdir} names no dataset (an imported model?); "
             "give --dataset (voc2007, coco2014, wider or a manifest) and --data_dir."
         )
-    common = dict(
-        data_dir=data_dir(config) or None,
-        image_root=config.image_root or None,
-        on_bad_record=config.on_bad_record,
-    )
-    if data.is_manifest(config.dataset) and not config.val_dataset:
-        full = data.manifest(
-            config.dataset,
-            image_root=common["image_root"],
-            on_bad_record=config.on_bad_record,
-            class_names=class_names,
-        )
-        return data.split_source(full, _val_indices(config, full))
     return data.train_val_sources(
         config.dataset,
+        data_dir=data_dir(config) or None,
         val_dataset=config.val_dataset or None,
+        image_root=config.image_root or None,
+        on_bad_record=config.on_bad_record,
         seed=config.seed,
         shapes_image_size=config.shapes_image_size,
         shapes_num_train=config.num_train,
         shapes_num_val=config.num_val,
         class_names=class_names,
-        **common,
+        val_split=config.val_split,
+        val_split_file=os.path.join(config.workdir, SPLIT_FILE),
     )
-
-
-def _val_indices(config: TrainConfig, source: data.Source) -> np.ndarray:
-    path = os.path.join(config.workdir, SPLIT_FILE)
-    if os.path.exists(path):
-        saved = read_json(path)
-        if saved.get("num_records") != source.num_examples:
-            raise UserError(
-                f"{path} splits {saved.get('num_records')} records but "
-                f"{config.dataset} now has {source.num_examples}: the manifest "
-                "changed since the split was made. Use a new workdir."
-            )
-        return np.asarray(saved["val_records"], np.int64)
-    indices = data.stratified_split(
-        data.source_targets(source), config.val_split, seed=config.seed
-    )
-    os.makedirs(config.workdir, exist_ok=True)
-    write_json(
-        path,
-        {
-            "manifest": config.dataset,
-            "val_split": config.val_split,
-            "seed": config.seed,
-            "num_records": source.num_examples,
-            "val_records": indices.tolist(),
-        },
-    )
-    return indices
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,7 +19,7 @@ import os
 import keras
 
 from csra_tf.backbones.keras_hub_architectures import EFFICIENTNET_B0_BLOCKS
-from csra_tf.backbones.presets import from_preset
+from csra_tf.backbones.preset_loading import from_preset
 from csra_tf.backbones.registry import register
 from csra_tf.errors import UserError
 from csra_tf.layers.pixel_normalization import PixelNormalization

@@ -30,7 +30,7 @@ from csra_tf.backbones.keras_hub_architectures import (
     RESNET_VD_CONFIGS,
     TORCHVISION_RESNET_CONFIGS,
 )
-from csra_tf.backbones.presets import from_preset
+from csra_tf.backbones.preset_loading import from_preset
 from csra_tf.backbones.registry import register
 from csra_tf.config.choices import PIXEL_NORMALIZATIONS
 from csra_tf.convert.pth import load_state_dict

@@ -104,7 +104,7 @@ def create(
         UserError: for an unknown name or wrong weights, and when a preset or
             handle cannot be fetched (no network, `HF_HUB_OFFLINE` with an
             empty cache, a wrong handle): one line with what was tried and how
-            to provide the weights offline (`backbones.presets.from_preset`).
+            to provide the weights offline (`backbones.preset_loading.from_preset`).
 
     Example:
     >>> backbone = create("tiny", image_size=32)

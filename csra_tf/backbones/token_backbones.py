@@ -25,7 +25,7 @@ import keras
 import keras_hub
 import numpy as np
 
-from csra_tf.backbones import presets
+from csra_tf.backbones import preset_loading
 from csra_tf.backbones.position_embedding import interpolate_position_embeddings
 from csra_tf.backbones.vit import TokensToFeatureMap
 from csra_tf.errors import UserError
@@ -99,10 +99,10 @@ def load_preset(cls, name: str, family: str, weights: str, **kwargs) -> keras.Mo
 
     Raises:
         UserError: when the preset holds another kind of model, or cannot be
-            fetched (`csra_tf.backbones.presets.from_preset`).
+            fetched (`csra_tf.backbones.preset_loading.from_preset`).
     """
     try:
-        return presets.from_preset(cls, os.fspath(weights), **kwargs)
+        return preset_loading.from_preset(cls, os.fspath(weights), **kwargs)
     except UserError:
         raise
     except ValueError as error:

@@ -28,7 +28,7 @@ from csra_tf.backbones.position_embedding import (
     check_interpolation,
     interpolate_position_embeddings,
 )
-from csra_tf.backbones.presets import from_preset
+from csra_tf.backbones.preset_loading import from_preset
 from csra_tf.backbones.registry import register
 from csra_tf.convert.pth import load_state_dict, strip_module_prefix
 from csra_tf.convert.timm_vit import load_timm_vit_weights

@@ -14,6 +14,7 @@ from csra_tf.data.manifest import manifest
 from csra_tf.data.records import check_on_bad_record
 from csra_tf.data.shapes import shapes
 from csra_tf.data.source import Source
+from csra_tf.data.split import kept_split, split_source
 from csra_tf.data.tfds_sources import coco, voc
 from csra_tf.data.wider import wider
 from csra_tf.errors import UserError
@@ -56,6 +57,8 @@ def train_val_sources(
     shapes_num_val: int = 2000,
     progress: bool = True,
     class_names: Sequence[str] | None = None,
+    val_split: float = 0.0,
+    val_split_file: str | os.PathLike | None = None,
 ) -> tuple[Source, Source]:
     """Returns the (training, evaluation) sources of a dataset.
 
@@ -67,7 +70,9 @@ def train_val_sources(
       `data_dir` (or its `Annotations/` or `Anno/` folder), with images under
       `image_root` (default `data_dir/Image`).
     - Anything else: a manifest file, evaluated on the manifest `val_dataset`
-      with the training manifest's class names.
+      with the training manifest's class names; without `val_dataset`, a
+      seeded, label-stratified `val_split` of its records validates, kept in
+      `val_split_file` so that every later call uses the same split.
 
     Args:
         dataset: One of `NAMED_DATASETS`, or a manifest path.
@@ -82,6 +87,9 @@ def train_val_sources(
         progress: Whether to show progress bars while generating or checking.
         class_names: For manifests: the classes, in target order (a trained
             model's); default the training manifest's labels.
+        val_split: For a manifest without `val_dataset`: the share of its
+            records that validate (0: `val_dataset` is required).
+        val_split_file: The JSON file that keeps that split.
 
     Returns:
         The training and the evaluation `Source`, with the same class names.
@@ -138,8 +146,13 @@ def train_val_sources(
             wider(_wider_file(data_dir, WIDER_TRAIN_FILE), root, **kwargs),
             wider(_wider_file(data_dir, WIDER_EVAL_FILE), root, **kwargs),
         )
-    _require(val_dataset, "val_dataset", dataset)
     kwargs = dict(image_root=image_root, on_bad_record=on_bad_record, progress=progress)
+    if not val_dataset and val_split and val_split_file:
+        full = manifest(dataset, class_names=class_names, **kwargs)
+        return split_source(
+            full, kept_split(full, val_split, seed, val_split_file, name=dataset)
+        )
+    _require(val_dataset, "val_dataset", dataset)
     train = manifest(dataset, class_names=class_names, **kwargs)
     val = manifest(val_dataset, class_names=train.class_names, **kwargs)
     return train, val

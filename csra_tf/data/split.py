@@ -7,9 +7,12 @@ keeps about the same share of its images on both sides.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import tensorflow as tf
 
+from csra_tf.config.json_files import read_json, write_json
 from csra_tf.data.source import Source
 from csra_tf.errors import UserError
 
@@ -87,6 +90,52 @@ def stratified_split(targets: np.ndarray, fraction: float, seed: int = 0) -> np.
             f"A val_split of {fraction} leaves one side empty for {len(targets)} "
             "images. Received: val_split={fraction}"
         )
+    return indices
+
+
+def kept_split(
+    source: Source, fraction: float, seed: int, path: str | os.PathLike, name: str
+) -> np.ndarray:
+    """Validation indices of `source`, made once and kept in a JSON file.
+
+    The first call draws `stratified_split(...)` and writes it to `path`; later
+    calls read it back, so a resumed or re-evaluated run uses the same split.
+
+    Args:
+        source: the full source (its size must be known).
+        fraction: the share of examples that validate.
+        seed: the split's seed.
+        path: the JSON file that keeps the split.
+        name: what `source` is (a manifest path), recorded and named in errors.
+
+    Returns:
+        The sorted validation indices.
+
+    Raises:
+        UserError: when the kept split was made for a source of another size.
+    """
+    path = os.fspath(path)
+    if os.path.exists(path):
+        saved = read_json(path)
+        if saved.get("num_records") != source.num_examples:
+            raise UserError(
+                f"{path} splits {saved.get('num_records')} records but {name} "
+                f"now has {source.num_examples}: the manifest changed since the "
+                "split was made. Use a new workdir."
+            )
+        return np.asarray(saved["val_records"], np.int64)
+    indices = stratified_split(source_targets(source), fraction, seed=seed)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    write_json(
+        path,
+        {
+            "manifest": name,
+            "val_split": fraction,
+            "seed": seed,
+            "num_records": source.num_examples,
+            "val_records": indices.tolist(),
+        },
+    )
     return indices
 
 

@@ -14,7 +14,7 @@ Public API:
 """
 
 from csra_tf.models.classifier import CSRAClassifier, build_classifier, build_head
-from csra_tf.models.predict import predict_dataset, predict_probabilities
+from csra_tf.models.prediction import predict_dataset, predict_probabilities
 
 __all__ = [
     "CSRAClassifier",

@@ -33,7 +33,7 @@ import os
 
 import keras
 
-from csra_tf.backbones.presets import from_preset as _fetch
+from csra_tf.backbones.preset_loading import from_preset as _fetch
 from csra_tf.errors import UserError
 
 _PRESET_UTILS = "keras_hub.src.utils.preset_utils"
@@ -173,7 +173,7 @@ def _weights_path(filepath) -> str:
 class _TaskLoader:
     """`from_preset` of keras-hub's task reader for one class.
 
-    `csra_tf.backbones.presets.from_preset` calls it and turns a preset that
+    `csra_tf.backbones.preset_loading.from_preset` calls it and turns a preset that
     cannot be fetched (offline, a wrong handle) into one line.
     """
 

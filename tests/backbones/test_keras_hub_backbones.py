@@ -1,5 +1,7 @@
 """keras-hub backbones: torchvision ResNet layouts, presets, pixel normalisation."""
 
+import pathlib
+import shutil
 import socket
 
 import keras
@@ -11,6 +13,15 @@ from csra_tf import backbones
 from csra_tf.errors import UserError
 from csra_tf.layers.pixel_normalization import PixelNormalization
 
+FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures"
+# A tiny timm ResNet in the Hugging Face cache's layout and timm's features
+# (fixtures/make_timm_resnet_fixture.py); its own size first.
+TIMM_RESNET_REPO = "models--fixtures--resnet-tiny-timm"
+TIMM_RESNET_HANDLE = "hf://fixtures/resnet-tiny-timm"
+TIMM_RESNET_OVERRIDES = dict(
+    stackwise_num_blocks=[1, 1, 1, 1], stackwise_num_filters=[64, 8, 16, 16]
+)
+TIMM_RESNET_SIZES = (64, 80)
 # torchvision's parameter counts without `fc`, e.g.
 # sum(p.numel() for k, p in resnet50().named_parameters() if not k.startswith("fc."))
 TORCHVISION_PARAMETERS = {
@@ -177,28 +188,6 @@ def test_unknown_or_foreign_presets_are_refused(name, weights, hint):
     assert hint in str(error.value)
 
 
-def test_hf_handle_goes_to_keras_hub(monkeypatch):
-    """The hf:// path (torchvision's weights through timm) without the network."""
-    calls = {}
-    config = backbones.TORCHVISION_RESNET_CONFIGS["resnet18"]
-
-    def from_preset(preset, **kwargs):
-        calls["preset"], calls["kwargs"] = preset, kwargs
-        return keras_hub.models.ResNetBackbone(**config, **kwargs)
-
-    def converter_from_preset(preset, **kwargs):
-        return keras_hub.layers.ResNetImageConverter(scale=1 / 127.5, offset=-1.0)
-
-    monkeypatch.setattr(keras_hub.models.ResNetBackbone, "from_preset", from_preset)
-    monkeypatch.setattr(
-        keras_hub.layers.ImageConverter, "from_preset", converter_from_preset
-    )
-    handle = "hf://timm/resnet18.tv_in1k"
-    model = backbones.create("resnet18", weights=handle, image_size=32)
-    assert calls == {"preset": handle, "kwargs": {"image_shape": (32, 32, 3)}}
-    assert _normalization(model) == "symmetric"
-
-
 def test_keras_round_trip_safe_mode(tmp_path, tiny):
     path = str(tmp_path / "backbone.keras")
     tiny.save(path)
@@ -225,6 +214,12 @@ def offline_hub(tmp_path, monkeypatch):
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
     return cache
+
+
+@pytest.fixture(scope="module")
+def timm_resnet_expected():
+    with np.load(FIXTURES / "timm_resnet_expected.npz") as arrays:
+        return dict(arrays)
 
 
 def _one_line_error(name, weights, *fragments):
@@ -266,6 +261,35 @@ def test_hf_handle_offline_loads_from_a_filled_cache(offline_hub):
     np.testing.assert_allclose(
         np.asarray(loaded(x)), np.asarray(source((x / 255.0 - mean) / std)), atol=1e-5
     )
+
+
+@pytest.mark.parametrize("size", TIMM_RESNET_SIZES)
+def test_hf_timm_resnet_equals_timm(offline_hub, timm_resnet_expected, size):
+    """An `hf://` timm ResNet through keras-hub's timm converter, offline.
+
+    The checkpoint is timm's `resnet50.tv_in1k` layout (torchvision's V1.5, as
+    `hf://timm/resnet101.tv_in1k`) with tiny widths and depth, written by timm
+    (fixtures/make_timm_resnet_fixture.py); keras-hub's converter reads the
+    depth and widths from the architecture's name, so the tiny ones are passed
+    as overrides, as `from_preset` allows.
+    """
+    shutil.copytree(
+        FIXTURES / "hf_cache" / TIMM_RESNET_REPO, offline_hub / TIMM_RESNET_REPO
+    )
+    model = backbones.create(
+        "resnet50",
+        weights=TIMM_RESNET_HANDLE,
+        image_size=size,
+        **TIMM_RESNET_OVERRIDES,
+    )
+    # The checkpoint's pretrained_cfg mean and std (0.5), not the default.
+    assert _normalization(model) == "symmetric"
+    images = timm_resnet_expected[f"{size}/images"].astype("float32")
+    reference = timm_resnet_expected[f"{size}/features"]
+    features = np.asarray(model(images))
+    assert features.shape == reference.shape
+    scale = np.max(np.abs(reference))
+    assert np.max(np.abs(features - reference)) < 1e-4 * scale
 
 
 def test_malformed_hf_handle_is_one_line(offline_hub):

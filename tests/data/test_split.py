@@ -1,10 +1,14 @@
 """Splitting a validation part off a training source, stratified by label."""
 
+import json
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from csra_tf.data import Source, source_targets, split_source, stratified_split
+from csra_tf.data.split import kept_split
+from csra_tf.errors import UserError
 
 
 def _targets(seed=0, num=200, classes=6):
@@ -60,3 +64,26 @@ def test_split_source_partitions_in_order():
     assert [int(x[0][0, 0, 0]) for x in val.dataset.as_numpy_iterator()] == [2, 5, 11]
     kept = [int(x[0][0, 0, 0]) for x in train.dataset.as_numpy_iterator()]
     assert kept == [i for i in range(20) if i not in (2, 5, 11)]
+
+
+def _source(num):
+    targets = _targets(num=num)
+    images = np.zeros((num, 1, 1, 3), np.uint8)
+    return Source(
+        tf.data.Dataset.from_tensor_slices((images, targets)),
+        [f"c{i}" for i in range(6)],
+        num,
+    )
+
+
+def test_kept_split_is_drawn_once_then_read_back(tmp_path):
+    path = tmp_path / "run" / "val_split.json"
+    first = kept_split(_source(40), 0.25, seed=3, path=path, name="train.csv")
+    assert np.array_equal(first, stratified_split(_targets(num=40), 0.25, seed=3))
+    saved = json.loads(path.read_text())
+    assert (saved["manifest"], saved["num_records"]) == ("train.csv", 40)
+    # Another seed would draw another split: the kept one wins.
+    again = kept_split(_source(40), 0.25, seed=4, path=path, name="train.csv")
+    assert np.array_equal(again, first)
+    with pytest.raises(UserError, match="splits 40 records but train.csv now has 41"):
+        kept_split(_source(41), 0.25, seed=3, path=path, name="train.csv")
