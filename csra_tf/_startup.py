@@ -24,12 +24,14 @@ import sys
 import tempfile
 from collections.abc import Iterator
 
+# glog/absl prefix of a native log line: severity, date, time, thread, source.
+_NATIVE_PREFIX = r"[IWEF]\d{4} [\d:.]+ +\d+ [\w.]+\.cc:\d+\] "
+
 _NOTICE_LINES = re.compile(
     "|".join(
         (
             r"WARNING: All log messages before absl::InitializeLog\(\) is called "
             r"are written to STDERR",
-            # glog/absl prefix: severity, date, time, thread id, source file.
             r"[IWE]\d{4} [\d:.]+ +\d+ (port|cudart_stub|cpu_feature_guard|"
             r"cuda_platform|cuda_executor|cuda_diagnostics)\.cc:\d+\] ",
             r"To enable the following instructions: .* rebuild TensorFlow with "
@@ -40,11 +42,23 @@ _NOTICE_LINES = re.compile(
     )
 )
 
+CONVERTER_LINES = re.compile(
+    "|".join(
+        (
+            # The TFLite converter's progress: SavedModel reading, MLIR passes.
+            r"[IW]\d{4} [\d:.]+ +\d+ [\w.]+\.cc:\d+\] ",
+            r"fully_quantize: \d+, inference_type: ",
+        )
+    )
+)
+"""What `tf.lite.TFLiteConverter` writes while it works (errors excepted)."""
+
 _notices: list[str] = []
+_show_all = False
 
 
 def startup_notices() -> list[str]:
-    """The start-up notices that native code wrote while csra-tf was imported.
+    """The native notices hidden so far (start-up, LiteRT, the converter).
 
     Returns:
         The hidden lines, in the order they were written.
@@ -52,20 +66,37 @@ def startup_notices() -> list[str]:
     return list(_notices)
 
 
-def _split(text: str) -> tuple[list[str], list[str]]:
+def show_native_logs(show: bool) -> None:
+    """Whether later filtered blocks write every line back (`--verbosity=1`).
+
+    Args:
+        show: True to hide nothing from now on.
+    """
+    global _show_all
+    _show_all = bool(show)
+
+
+def _split(text: str, hidden_lines: re.Pattern) -> tuple[list[str], list[str]]:
+    # A native line may follow a progress bar's text on the same line.
+    text = re.sub(f"(?<=[^\\n])(?={_NATIVE_PREFIX})", "\n", text)
     kept, hidden = [], []
     for line in text.splitlines(keepends=True):
-        (hidden if _NOTICE_LINES.match(line) else kept).append(line)
+        hide = not _show_all and hidden_lines.match(line)
+        (hidden if hide else kept).append(line)
     return kept, hidden
 
 
 @contextlib.contextmanager
-def filtered_native_stderr() -> Iterator[None]:
+def filtered_native_stderr(hidden_lines: re.Pattern = _NOTICE_LINES) -> Iterator[None]:
     """Captures file descriptor 2 for the block; writes back all but the notices.
 
+    Args:
+        hidden_lines: the lines to keep off the terminal (default: TensorFlow's
+            and LiteRT's start-up notices).
+
     Yields:
-        Nothing; on exit (normal or not) every captured line that is not a known
-        start-up notice is written to standard error.
+        Nothing; on exit (normal or not) every captured line that
+        `hidden_lines` does not match is written to standard error.
     """
     try:
         sys.stderr.flush()
@@ -83,7 +114,8 @@ def filtered_native_stderr() -> Iterator[None]:
             os.dup2(saved, 2)
             os.close(saved)
             captured.seek(0)
-            kept, hidden = _split(captured.read().decode("utf-8", "replace"))
+            text = captured.read().decode("utf-8", "replace")
+            kept, hidden = _split(text, hidden_lines)
             _notices.extend(line.rstrip("\n") for line in hidden)
             if kept:
                 sys.stderr.write("".join(kept))

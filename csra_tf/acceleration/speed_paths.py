@@ -136,7 +136,7 @@ def accelerate(
         wanted = path.training if for_training else path.inference
         if wanted and device in path.devices:
             applied[path.name] = path.apply(model)
-    logging.info(
+    logging.debug(
         "Speed paths for %s on %s: %s",
         "training" if for_training else "inference",
         device,

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from absl import app, flags, logging
 
-from csra_tf._startup import startup_notices
+from csra_tf._startup import show_native_logs, startup_notices
 from csra_tf.errors import UserError
 
 USER_ERROR_STATUS = 2
@@ -80,8 +80,10 @@ def run_program(
 
 
 def _show_library_noise(show: bool) -> None:
-    """Prints the hidden start-up notices, or hides other libraries' warnings."""
+    """Prints the hidden native notices from now on, or hides other libraries'
+    Python warnings."""
     if show:
+        show_native_logs(True)
         for line in startup_notices():
             print(line, file=sys.stderr)
         return

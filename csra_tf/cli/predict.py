@@ -12,7 +12,7 @@ Example:
     csra-predict --model=runs/shapes_csra/export/model_int8.tflite photos/ 'more/*.png'
     csra-predict --model=runs/shapes_csra/model.keras --format=table \
         --thresholds=runs/shapes_csra/thresholds.json --attention_dir=attention \
-        ../shared/data/voc_samples
+        photos/
 """
 
 from __future__ import annotations

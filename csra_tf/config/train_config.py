@@ -64,7 +64,7 @@ class TrainConfig:
             default: with unit-norm classifiers a logit is at most the feature
             norm, about 9 for the tiny backbone's BN-ReLU features trained from
             scratch, which halves the logit range and costs the embedded run
-            2-3 mAP points (README, "The embedded result"). Pretrained ResNet
+            2-3 mAP points (docs/embedded_study.md). Pretrained ResNet
             and ViT features are far larger; the paper's flagfiles turn it on.
         dropout: dropout on the feature map before the head.
         image_size: model input side.

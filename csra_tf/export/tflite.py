@@ -32,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.lite.python import schema_py_generated as _schema
 
+from csra_tf._startup import CONVERTER_LINES, filtered_native_stderr
 from csra_tf.errors import UserError
 from csra_tf.inference.runners import INPUT_NAME, SERVING_KEY
 from csra_tf.run_folder import TFLITE_FILE
@@ -114,7 +115,7 @@ def convert_saved_model(
         )
         converter.inference_input_type = tf.as_dtype(INT8_INPUT_TYPE)
         converter.inference_output_type = tf.as_dtype(INT8_OUTPUT_TYPE)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), filtered_native_stderr(CONVERTER_LINES):
         # Calibration runs TF's own (deprecated) interpreter; nothing to act on.
         warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
         model_content = converter.convert()

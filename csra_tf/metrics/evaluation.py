@@ -1,6 +1,6 @@
-"""Multi-label evaluation: per-class AP, mAP, precision/recall/F1 (README, "Metrics").
+"""Multi-label evaluation: per-class AP, mAP, precision/recall/F1 (docs/concepts.md, "Metrics").
 
-Targets follow the label encoding (README, "Datasets"): `1` present, `0` absent, `-1`
+Targets follow the label encoding (docs/concepts.md, "Labels"): `1` present, `0` absent, `-1`
 unknown. Unknown entries are left out of every count.
 """
 
@@ -256,7 +256,7 @@ def _keep_top_k(probs: np.ndarray, k: int) -> np.ndarray:
 
 
 def evaluate(probs, targets, threshold: float = 0.5) -> dict:
-    """Computes the multi-label metrics (README, "Metrics").
+    """Computes the multi-label metrics (docs/concepts.md, "Metrics").
 
     Entries whose target is `-1` (unknown) are left out of AP and of the
     precision/recall counts. Per class: `tp`, `n_pred` (examples with

@@ -71,7 +71,7 @@ def calibrate_thresholds(probs, targets, default: float = 0.5) -> np.ndarray:
 def threshold_metrics(probs, targets, thresholds) -> dict[str, float]:
     """CP, CR, CF1, OP, OR, OF1 with a global or per-class threshold.
 
-    The definitions of `csra_tf.metrics.evaluate` (README, "Metrics"), with
+    The definitions of `csra_tf.metrics.evaluate` (docs/concepts.md, "Metrics"), with
     `prob >= thresholds[c]` predicting class `c`: per class `tp`, `n_pred` (0
     counted as 1 for CP) and `n_gt`, over the classes with a positive.
 

@@ -1,4 +1,4 @@
-"""Binary cross-entropy on logits, unknown (-1) labels ignored (README, "Datasets")."""
+"""Binary cross-entropy on logits, unknown (-1) labels ignored (docs/concepts.md, "Labels")."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@ r"""Real-photo input pipeline at 448 px: images/s per core, crop-only vs whole d
 
 Example:
     python experiments/benchmarks/photo_pipeline.py \
-        --photo_dir=../shared/data/voc_samples --threads=1,2 --model_images_per_s=1.34
+        --photo_dir=photos/ --threads=1,2 --model_images_per_s=1.34
 """
 
 from __future__ import annotations

@@ -54,6 +54,23 @@ def test_notices_are_hidden_and_everything_else_is_kept(capfd):
     assert _startup.startup_notices()[-len(NOTICES) :] == NOTICES
 
 
+def test_converter_chatter_is_hidden_even_after_a_progress_bar(capfd):
+    bar = "\r     float32:   0%|          | 0/32 [00:00<?, ?img/s, converting]"
+    chatter = [
+        "W0000 00:00:1796521953.931499   27187 tf_tfl_flatbuffer_helpers.cc:364] "
+        "Ignored output_format.",
+        "I0000 00:00:1796521953.931778   27187 reader.cc:83] Reading SavedModel "
+        "from: /tmp/tmp78sp6lmh",
+        "fully_quantize: 0, inference_type: 6, input_inference_type: UINT8, "
+        "output_inference_type: UINT8",
+    ]
+    error = "E0000 00:00:1796521953.931778   27187 convert.cc:1] conversion failed"
+    with _startup.filtered_native_stderr(_startup.CONVERTER_LINES):
+        os.write(2, (bar + "\n".join([*chatter, error]) + "\n").encode())
+    assert capfd.readouterr().err == bar + "\n" + error + "\n"
+    assert _startup.startup_notices()[-3:] == chatter
+
+
 def test_importing_what_the_programs_use_prints_nothing():
     # Each program defines its flags on import, so one process takes the
     # libraries they run on (TFDS, LiteRT, matplotlib, ... come with them).
