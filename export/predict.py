@@ -2,7 +2,7 @@ r"""Predicts image labels (same flags as `csra-predict`).
 
 Example:
     python export/predict.py --model=runs/shapes_csra/export/model_int8.tflite \
-        ../shared/data/voc_samples
+        photos/
 """
 
 from csra_tf.cli.predict import run
