@@ -3,7 +3,9 @@
 A field's type gives the flag's kind (bool, int, float, str, a list of floats),
 its default the default, its line in the class docstring's `Args:` section the
 help, and `metadata["choices"]` the allowed values. A new setting is thus one
-field of `TrainConfig`, and the flag follows.
+field of `TrainConfig`, and the flag follows. Fields whose values come from a
+registry of a higher layer than `config` (the backbone names) have the
+registry's list appended to their help here.
 """
 
 from __future__ import annotations
@@ -16,7 +18,11 @@ import typing
 
 from absl import flags
 
+from csra_tf import backbones
 from csra_tf.errors import UserError
+
+# Fields whose valid values are a registry's names, listed in the flag's help.
+_REGISTRIES = {"backbone": backbones.available}
 
 
 def field_help(config_cls) -> dict[str, str]:
@@ -73,6 +79,8 @@ def define_config_flags(
         default = None if field.default is dataclasses.MISSING else field.default
         kind = _base_type(hints[name])
         text = helps.get(name, name.replace("_", " "))
+        if name in _REGISTRIES:
+            text = f"{text} One of: {', '.join(_REGISTRIES[name]())}."
         choices = field.metadata.get("choices")
         if choices:
             flags.DEFINE_enum(

@@ -59,6 +59,8 @@ def test_train_help_lists_its_flags():
     for flag in ("--workdir", "--lam", "--num_heads", "--temperatures", "--val_split"):
         assert flag in result.stdout, result.stdout[-2000:]
     assert "one temperature per head" in result.stdout
+    for backbone in ("resnet101", "dinov2_base", "swin_tiny", "siglip2_so400m"):
+        assert backbone in result.stdout, result.stdout[-2000:]
 
 
 @pytest.mark.parametrize(
