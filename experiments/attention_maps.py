@@ -5,7 +5,7 @@ Example:
     python experiments/attention_maps.py --workdir=runs/shapes_csra --num_images=8
 """
 
-from csra_tf.cli.attention_report import run
+from csra_tf.cli.csra_attention_report import run
 
 if __name__ == "__main__":
     run()

@@ -11,7 +11,7 @@ Example:
         --flagfile=experiments/configs/shapes_csra.flags --seeds=0,1,2
 """
 
-from csra_tf.cli.studies import run_compare_heads
+from csra_tf.cli.study_programs import run_compare_heads
 
 if __name__ == "__main__":
     run_compare_heads()

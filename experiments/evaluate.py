@@ -4,7 +4,7 @@ Example:
     python experiments/evaluate.py --workdir=runs/shapes_csra
 """
 
-from csra_tf.cli.evaluate import run
+from csra_tf.cli.csra_eval import run
 
 if __name__ == "__main__":
     run()

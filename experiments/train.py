@@ -6,7 +6,7 @@ Example:
         --flagfile=experiments/configs/voc2007_r101_csra.flags
 """
 
-from csra_tf.cli.train import run
+from csra_tf.cli.csra_train import run
 
 if __name__ == "__main__":
     run()

@@ -4,7 +4,7 @@ Example:
     python export/export.py --workdir=runs/shapes_csra
 """
 
-from csra_tf.cli.export import run
+from csra_tf.cli.csra_export import run
 
 if __name__ == "__main__":
     run()

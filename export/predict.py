@@ -5,7 +5,7 @@ Example:
         photos/
 """
 
-from csra_tf.cli.predict import run
+from csra_tf.cli.csra_predict import run
 
 if __name__ == "__main__":
     run()

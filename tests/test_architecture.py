@@ -113,7 +113,7 @@ def test_no_import_cycle():
 def test_the_checker_sees_function_local_and_upward_imports():
     tree = ast.parse(
         "def f():\n    from csra_tf.training import train\n"
-        "from csra_tf import run_folder\nimport csra_tf.cli.train\n"
+        "from csra_tf import run_folder\nimport csra_tf.cli.csra_train\n"
     )
     assert _imported_units(tree) == {"training", "run_folder", "cli"}
 

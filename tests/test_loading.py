@@ -62,10 +62,10 @@ def test_load_model_after_import_csra_tf(tmp_path):
     resnet = tmp_path / "resnet"
     imported = tmp_path / "imported"
     one_epoch = [arg for arg in TINY_RUN if not arg.startswith("--epochs")]
-    _run("-m", "csra_tf.cli.train", f"--workdir={tiny}", *one_epoch, "--epochs=1")
+    _run("-m", "csra_tf.cli.csra_train", f"--workdir={tiny}", *one_epoch, "--epochs=1")
     _run(
         "-m",
-        "csra_tf.cli.train",
+        "csra_tf.cli.csra_train",
         f"--workdir={resnet}",
         *one_epoch,
         "--epochs=1",

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from absl import flags
 
 from csra_tf import studies
-from csra_tf.cli import train as train_cli
+from csra_tf.cli import csra_train as train_cli
 from csra_tf.cli.app import no_arguments, run_program
 from csra_tf.cli.config_flags import parse_list
 from csra_tf.studies.compare import DEFAULT_SEEDS

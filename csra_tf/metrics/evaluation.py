@@ -1,7 +1,8 @@
-"""Multi-label evaluation: per-class AP, mAP, precision/recall/F1 (docs/concepts.md, "Metrics").
+"""Multi-label evaluation: per-class AP, mAP, precision/recall/F1.
 
-Targets follow the label encoding (docs/concepts.md, "Labels"): `1` present, `0` absent, `-1`
-unknown. Unknown entries are left out of every count.
+The definitions are in docs/concepts.md ("Metrics"). Targets follow the label
+encoding (docs/concepts.md, "Labels"): `1` present, `0` absent, `-1` unknown.
+Unknown entries are left out of every count.
 """
 
 from __future__ import annotations

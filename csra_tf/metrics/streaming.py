@@ -1,4 +1,4 @@
-"""Exact streaming mAP for `model.fit` / `model.evaluate` (docs/concepts.md, "Metrics")."""
+"""Exact streaming mAP for `model.fit` / `model.evaluate` (docs/concepts.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Binary cross-entropy on logits, unknown (-1) labels ignored (docs/concepts.md, "Labels")."""
+"""Binary cross-entropy on logits, unknown (-1) labels ignored (docs/concepts.md)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ Example:
         --head_counts=1,2,4,6,8 --seeds=0,1,2
 """
 
-from csra_tf.cli.studies import run_head_sweep
+from csra_tf.cli.study_programs import run_head_sweep
 
 if __name__ == "__main__":
     run_head_sweep()

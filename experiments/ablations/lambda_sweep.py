@@ -11,7 +11,7 @@ Example:
         --lams=0,0.02,0.05,0.1,0.2,0.3,0.5,1 --seeds=0,1,2
 """
 
-from csra_tf.cli.studies import run_lambda_sweep
+from csra_tf.cli.study_programs import run_lambda_sweep
 
 if __name__ == "__main__":
     run_lambda_sweep()

@@ -9,7 +9,7 @@ Example:
         --flagfile=experiments/configs/shapes_csra.flags --seeds=0,1,2
 """
 
-from csra_tf.cli.studies import run_normalization
+from csra_tf.cli.study_programs import run_normalization
 
 if __name__ == "__main__":
     run_normalization()

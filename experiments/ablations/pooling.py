@@ -10,7 +10,7 @@ Example:
         --flagfile=experiments/configs/shapes_csra.flags --seeds=0,1,2
 """
 
-from csra_tf.cli.studies import run_pooling
+from csra_tf.cli.study_programs import run_pooling
 
 if __name__ == "__main__":
     run_pooling()

@@ -55,7 +55,7 @@ def _assert_one_line_error(result, program, *fragments):
 
 
 def test_train_help_lists_its_flags():
-    result = _run("csra-train", "csra_tf.cli.train", "--help")
+    result = _run("csra-train", "csra_tf.cli.csra_train", "--help")
     for flag in ("--workdir", "--lam", "--num_heads", "--temperatures", "--val_split"):
         assert flag in result.stdout, result.stdout[-2000:]
     assert "one temperature per head" in result.stdout
@@ -81,7 +81,7 @@ def test_train_user_errors_are_one_line(tmp_path, monkeypatch, capsys, args, fra
     # keep the suite fast; the subprocess tests below cover the installed script.
     from absl import flags
 
-    from csra_tf.cli import train as train_cli
+    from csra_tf.cli import csra_train as train_cli
 
     monkeypatch.chdir(tmp_path)
     argv = [
@@ -109,7 +109,7 @@ def test_train_user_errors_are_one_line(tmp_path, monkeypatch, capsys, args, fra
 def test_the_installed_train_script_reports_one_line(tmp_path):
     result = _run(
         "csra-train",
-        "csra_tf.cli.train",
+        "csra_tf.cli.csra_train",
         f"--workdir={tmp_path / 'run'}",
         "--lam=-1",
         cwd=tmp_path,
@@ -119,17 +119,19 @@ def test_the_installed_train_script_reports_one_line(tmp_path):
 
 def test_eval_export_predict_user_errors_are_one_line(tmp_path):
     missing = str(tmp_path / "nothing")
-    result = _run("csra-eval", "csra_tf.cli.evaluate", f"--workdir={missing}")
+    result = _run("csra-eval", "csra_tf.cli.csra_eval", f"--workdir={missing}")
     _assert_one_line_error(result, "csra-eval", "config.json", missing)
-    result = _run("csra-export", "csra_tf.cli.export", f"--workdir={missing}")
+    result = _run("csra-export", "csra_tf.cli.csra_export", f"--workdir={missing}")
     _assert_one_line_error(result, "csra-export", missing)
     result = _run(
-        "csra-predict", "csra_tf.cli.predict", f"--model={missing}.keras", "a.jpg"
+        "csra-predict", "csra_tf.cli.csra_predict", f"--model={missing}.keras", "a.jpg"
     )
     _assert_one_line_error(result, "csra-predict", "nothing.keras")
     damaged = tmp_path / "damaged.keras"
     damaged.write_bytes(b"PK\x03\x04 cut short")
-    result = _run("csra-predict", "csra_tf.cli.predict", f"--model={damaged}", "a.jpg")
+    result = _run(
+        "csra-predict", "csra_tf.cli.csra_predict", f"--model={damaged}", "a.jpg"
+    )
     _assert_one_line_error(
         result, "csra-predict", str(damaged), "is not a readable Keras model"
     )

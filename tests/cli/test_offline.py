@@ -29,7 +29,7 @@ _PROGRESS = re.compile(r"^.*: +\d+%\|")
 
 def _train(env, *args):
     return subprocess.run(
-        [*_command("csra-train", "csra_tf.cli.train"), *args],
+        [*_command("csra-train", "csra_tf.cli.csra_train"), *args],
         env=env,
         capture_output=True,
         text=True,

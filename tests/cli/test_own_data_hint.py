@@ -8,7 +8,7 @@ import sys
 import pytest
 from absl import flags
 
-from csra_tf.cli import train as train_cli
+from csra_tf.cli import csra_train as train_cli
 from csra_tf.config import TrainConfig
 from tests.cli.test_errors import program_lines
 from tests.programs import REPO

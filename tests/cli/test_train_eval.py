@@ -33,7 +33,7 @@ def _run(module, *args):
 @pytest.mark.slow
 def test_train_then_eval_writes_the_workdir(tmp_path):
     workdir = str(tmp_path / "run")
-    result = _run("csra_tf.cli.train", f"--workdir={workdir}", *TINY_RUN)
+    result = _run("csra_tf.cli.csra_train", f"--workdir={workdir}", *TINY_RUN)
     assert result.returncode == 0, result.stderr[-3000:]
     for name in (
         "config.json",
@@ -54,7 +54,7 @@ def test_train_then_eval_writes_the_workdir(tmp_path):
     config = json.load(open(os.path.join(workdir, "config.json")))
     assert config["image_size"] == 32 and config["head"] == "csra"
 
-    result = _run("csra_tf.cli.evaluate", f"--workdir={workdir}")
+    result = _run("csra_tf.cli.csra_eval", f"--workdir={workdir}")
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.strip().splitlines()
     assert lines[-3].split() == ["mAP", "CP", "CR", "CF1", "OP", "OR", "OF1"]
@@ -64,7 +64,9 @@ def test_train_then_eval_writes_the_workdir(tmp_path):
     assert lines[-1].split()[0] == "top-3"
 
     # The same workdir with a different head is refused, not silently mixed.
-    result = _run("csra_tf.cli.train", f"--workdir={workdir}", *TINY_RUN, "--head=gap")
+    result = _run(
+        "csra_tf.cli.csra_train", f"--workdir={workdir}", *TINY_RUN, "--head=gap"
+    )
     assert result.returncode == 2
     assert "head: 'csra' -> 'gap'" in result.stderr
     assert program_lines(result.stderr) == [
@@ -76,7 +78,7 @@ def test_train_then_eval_writes_the_workdir(tmp_path):
 def test_flagfile_sets_flags(tmp_path):
     from absl import flags
 
-    import csra_tf.cli.train as train_cli
+    import csra_tf.cli.csra_train as train_cli
 
     flagfile = tmp_path / "run.flags"
     flagfile.write_text("--head=gap\n--lam=0.3\n--image_size=48\n")

@@ -9,7 +9,7 @@ import pytest
 from absl import flags
 
 from csra_tf import backbones
-from csra_tf.cli import train as train_cli
+from csra_tf.cli import csra_train as train_cli
 from csra_tf.config import TrainConfig
 from csra_tf.layers import CSRA, AveragePoolingHead, PixelNormalization
 from csra_tf.models import build_classifier

@@ -161,7 +161,7 @@ def test_csra_export_cli_on_a_workdir(model, tmp_path):
         [
             sys.executable,
             "-m",
-            "csra_tf.cli.export",
+            "csra_tf.cli.csra_export",
             f"--workdir={workdir}",
             "--variants=float32,int8",
             "--int8_map_budget=100",
@@ -195,7 +195,7 @@ def test_csra_export_cli_on_a_workdir(model, tmp_path):
         [
             sys.executable,
             "-m",
-            "csra_tf.cli.export",
+            "csra_tf.cli.csra_export",
             f"--workdir={workdir}",
             "--variants=float32,float16",
             "--float16_map_budget=-100",

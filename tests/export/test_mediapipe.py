@@ -197,7 +197,7 @@ def test_csra_predict_reads_a_bare_tflite(exported, held_out, thresholds, tmp_pa
         [
             sys.executable,
             "-m",
-            "csra_tf.cli.predict",
+            "csra_tf.cli.csra_predict",
             f"--model={path}",
             str(tmp_path / "images"),
         ],

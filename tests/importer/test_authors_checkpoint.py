@@ -208,7 +208,7 @@ def test_csra_import_program_end_to_end(tmp_path):
     ]
     result = _run(
         "csra-import",
-        "csra_tf.cli.import_checkpoint",
+        "csra_tf.cli.csra_import",
         f"--checkpoint={os.path.join(FIXTURES, 'resnet_tiny_csra.pth')}",
         f"--workdir={workdir}",
         *flags,
@@ -228,7 +228,7 @@ def test_csra_import_program_end_to_end(tmp_path):
     manifest.write_text("\n".join(json.dumps(r) for r in records) + "\n")
     result = _run(
         "csra-eval",
-        "csra_tf.cli.evaluate",
+        "csra_tf.cli.csra_eval",
         f"--workdir={workdir}",
         f"--dataset={manifest}",
         f"--val_dataset={manifest}",
@@ -243,7 +243,7 @@ def test_csra_import_program_end_to_end(tmp_path):
     _malicious_pth(bad, marker)
     result = _run(
         "csra-import",
-        "csra_tf.cli.import_checkpoint",
+        "csra_tf.cli.csra_import",
         f"--checkpoint={bad}",
         f"--workdir={tmp_path / 'bad_run'}",
         *flags,

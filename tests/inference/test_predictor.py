@@ -188,7 +188,7 @@ def test_csra_predict_cli(images_dir, exported, tmp_path):
         [
             sys.executable,
             "-m",
-            "csra_tf.cli.predict",
+            "csra_tf.cli.csra_predict",
             f"--model={export_dir / 'saved_model'}",
             f"--thresholds={thresholds}",
             f"--attention_dir={tmp_path / 'attention'}",

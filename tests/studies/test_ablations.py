@@ -10,7 +10,7 @@ import pytest
 from absl import flags
 
 from csra_tf import studies as ablations
-from csra_tf.cli import studies
+from csra_tf.cli import study_programs
 from csra_tf.config import TrainConfig
 from tests.programs import REPO, run_program
 
@@ -210,7 +210,7 @@ def run_main(main, argv):
 
 def test_lambda_main_reuses_train_flags(tmp_path, tiny_base, capsys):
     run_main(
-        studies.lambda_sweep_main,
+        study_programs.lambda_sweep_main,
         [
             f"--workdir={tmp_path}",
             f"--flagfile={SHAPES_FLAGS}",
@@ -227,8 +227,8 @@ def test_lambda_main_reuses_train_flags(tmp_path, tiny_base, capsys):
 
 def test_list_flags_are_checked():
     with pytest.raises(Exception, match="comma-separated ints"):
-        studies.parse_list(["0", "x"], int, "seeds")
-    assert studies.parse_list(["0.5", "1"], float, "lams") == [0.5, 1.0]
+        study_programs.parse_list(["0", "x"], int, "seeds")
+    assert study_programs.parse_list(["0.5", "1"], float, "lams") == [0.5, 1.0]
 
 
 @pytest.mark.slow

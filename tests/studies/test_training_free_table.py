@@ -104,7 +104,7 @@ def test_training_free_run_rejects_csra_runs_and_bad_grids(tmp_path):
 def test_training_free_main(tmp_path):
     make_gap_run(tmp_path)
     result = run_program(
-        "experiments/training_free_table.py", f"--workdir={tmp_path}", "--lams=0.05,0.3"
+        "experiments/max_pooling_table.py", f"--workdir={tmp_path}", "--lams=0.05,0.3"
     )
     assert result.returncode == 0, result.stderr[-3000:]
     header, row = result.stdout.strip().splitlines()[-2:]

@@ -24,7 +24,7 @@ ENV = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 def _command(workdir, data_dir):
     return [
-        sys.executable, "-m", "csra_tf.cli.train", f"--workdir={workdir}",
+        sys.executable, "-m", "csra_tf.cli.csra_train", f"--workdir={workdir}",
         f"--data_dir={data_dir}", "--num_train=192", "--num_val=64",
         "--shapes_image_size=32", "--image_size=32", "--batch_size=16", "--epochs=2",
     ]  # fmt: skip
