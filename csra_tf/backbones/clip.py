@@ -16,11 +16,8 @@ interpolate_pos_encoding` does it (class row kept, PyTorch's bicubic,
 from __future__ import annotations
 
 import keras
-import keras_hub
 
-from csra_tf.backbones import token_backbones, transformers_towers
-from csra_tf.backbones.registry import register
-from csra_tf.errors import UserError
+from csra_tf.backbones import token_backbones, vision_towers
 
 _CLASS_TOKENS = 1
 
@@ -80,57 +77,20 @@ def clip_backbone(
     >>> model.output_shape
     (None, 2, 2, 32)
     """
-    presets = tuple(keras_hub.models.CLIPBackbone.presets)
-    token_backbones.check_weights(name, weights, presets)
-    if weights is None:
-        config = {**CLIP_CONFIGS[name], **overrides}
-        image_size = token_backbones.check_multiple(
-            image_size, config["patch_size"], "the patch size"
-        )
-        encoder = keras_hub.models.CLIPVisionEncoder(
-            **config, image_shape=(image_size, image_size, 3)
-        )
-    else:
-        if overrides:
-            raise UserError(
-                f"{name} takes its architecture from `weights`; no overrides "
-                f"({', '.join(sorted(overrides))}). Received: weights={weights}"
-            )
-        if transformers_towers.transformers_model_type(weights) is not None:
-            source = transformers_towers.clip_encoder_from_transformers(weights)
-        else:
-            source = token_backbones.load_preset(
-                keras_hub.models.CLIPBackbone, name, "CLIP", weights
-            ).vision_encoder
-        image_size = token_backbones.check_multiple(
-            image_size, source.patch_size, "the patch size"
-        )
-        encoder = token_backbones.encoder_at_size(source, image_size, _CLASS_TOKENS)
-    token_backbones.fill_position_ids(encoder)
-    affine = token_backbones.weights_normalization(weights, token_backbones.OPENAI_CLIP)
-    return token_backbones.token_map_model(
+    encoder, image_size = vision_towers.vision_tower(
+        name, weights, image_size, overrides, CLIP_CONFIGS, "CLIP", _CLASS_TOKENS
+    )
+    return token_backbones.family_model(
+        name,
         encoder,
         image_size,
-        token_backbones.normalization_layer(pixel_normalization, affine),
-        (image_size // encoder.patch_size,) * 2,
+        encoder.patch_size,
         _CLASS_TOKENS,
-        name=f"{name}_backbone",
+        weights,
+        pixel_normalization,
+        token_backbones.OPENAI_CLIP,
         input_name="images",
     )
 
 
-def _factory(name):
-    def factory(weights=None, image_size=448, pixel_normalization=None, **overrides):
-        return clip_backbone(
-            name,
-            weights=weights,
-            image_size=image_size,
-            pixel_normalization=pixel_normalization,
-            **overrides,
-        )
-
-    return factory
-
-
-for _name in CLIP_CONFIGS:
-    register(_name)(_factory(_name))
+token_backbones.register_family(CLIP_CONFIGS, clip_backbone)

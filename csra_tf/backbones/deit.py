@@ -14,8 +14,6 @@ import keras
 import keras_hub
 
 from csra_tf.backbones import token_backbones
-from csra_tf.backbones.position_embedding import interpolate_position_embeddings
-from csra_tf.backbones.registry import register
 
 _PREFIX_TOKENS = 2  # class and distillation tokens
 _POSITION_TABLE = "position_embedding"
@@ -70,63 +68,32 @@ def deit_backbone(
     token_backbones.check_weights(name, weights, tuple(cls.presets))
     if weights is None:
         config = {**DEIT_CONFIGS[name], **overrides}
-        image_size = token_backbones.check_multiple(
-            image_size, config["patch_size"], "the patch size"
-        )
-        backbone = cls(**config, image_shape=(image_size, image_size, 3))
+        backbone, image_size = token_backbones.random_backbone(cls, config, image_size)
     else:
         source = token_backbones.load_preset(cls, name, "DeiT", weights, **overrides)
         image_size = token_backbones.check_multiple(
-            image_size, _patch(source), "the patch size"
+            image_size, _patch(source), token_backbones.PATCH_SIZE
         )
-        backbone = _at_size(source, image_size)
-    affine = token_backbones.weights_normalization(weights, token_backbones.IMAGENET)
-    return token_backbones.token_map_model(
+        tables = [v for v in source.weights if v.path.endswith(_POSITION_TABLE)]
+        backbone = token_backbones.resized_copy(
+            source, image_size, _patch(source), tables, _PREFIX_TOKENS
+        )
+    return token_backbones.family_model(
+        name,
         backbone,
         image_size,
-        token_backbones.normalization_layer(pixel_normalization, affine),
-        (image_size // _patch(backbone),) * 2,
+        _patch(backbone),
         _PREFIX_TOKENS,
-        name=f"{name}_backbone",
+        weights,
+        pixel_normalization,
+        token_backbones.IMAGENET,
     )
 
 
 def _patch(backbone) -> int:
+    """keras-hub's DeiT patch size, an int or a pair, as an int."""
     patch = backbone.patch_size
     return int(patch if isinstance(patch, int) else patch[0])
 
 
-def _at_size(source, image_size: int):
-    """`source` for `image_size` inputs, position table resized as PyTorch."""
-    if tuple(source.image_shape[:2]) == (image_size, image_size):
-        return source
-    grid = (image_size // _patch(source),) * 2
-    table = [v for v in source.weights if v.path.endswith(_POSITION_TABLE)]
-
-    def resized(value):
-        return interpolate_position_embeddings(
-            value, grid, num_prefix_tokens=_PREFIX_TOKENS
-        )
-
-    return token_backbones.copy_at_size(
-        source,
-        {"image_shape": (image_size, image_size, 3)},
-        resize={id(v): resized for v in table},
-    )
-
-
-def _factory(name):
-    def factory(weights=None, image_size=448, pixel_normalization=None, **overrides):
-        return deit_backbone(
-            name,
-            weights=weights,
-            image_size=image_size,
-            pixel_normalization=pixel_normalization,
-            **overrides,
-        )
-
-    return factory
-
-
-for _name in DEIT_CONFIGS:
-    register(_name)(_factory(_name))
+token_backbones.register_family(DEIT_CONFIGS, deit_backbone)

@@ -19,11 +19,9 @@ import keras_hub
 
 from csra_tf.backbones import token_backbones
 from csra_tf.backbones.position_embedding import interpolate_position_embeddings
-from csra_tf.backbones.registry import register
 from csra_tf.errors import UserError
 
 _PATCH = 14
-_NATIVE = 518
 _VARIANTS = {
     "small": dict(num_layers=12, hidden_dim=384, num_heads=6, intermediate_dim=1536),
     "base": dict(num_layers=12, hidden_dim=768, num_heads=12, intermediate_dim=3072),
@@ -37,28 +35,25 @@ _VARIANTS = {
     ),
 }
 _REGISTERS = 4
+# The copy made here holds its position table at the input size (see above).
+_SHAPE_ARGUMENTS = ("image_shape", "position_embedding_shape")
+
+
+def _config(variant: dict, registers: bool) -> dict:
+    """A `DINOV2Backbone` config: without registers, or with 4 (antialiased)."""
+    return dict(
+        patch_size=_PATCH,
+        layer_scale_init_value=1.0,
+        num_register_tokens=_REGISTERS if registers else 0,
+        antialias_in_interpolation=registers,
+        **{"use_swiglu_ffn": False, **variant},
+    )
+
 
 DINOV2_CONFIGS = {
-    **{
-        f"dinov2_{size}": dict(
-            patch_size=_PATCH,
-            layer_scale_init_value=1.0,
-            num_register_tokens=0,
-            antialias_in_interpolation=False,
-            **{"use_swiglu_ffn": False, **variant},
-        )
-        for size, variant in _VARIANTS.items()
-    },
-    **{
-        f"dinov2_{size}_reg": dict(
-            patch_size=_PATCH,
-            layer_scale_init_value=1.0,
-            num_register_tokens=_REGISTERS,
-            antialias_in_interpolation=True,
-            **{"use_swiglu_ffn": False, **variant},
-        )
-        for size, variant in _VARIANTS.items()
-    },
+    f"dinov2_{size}{suffix}": _config(variant, registers)
+    for suffix, registers in (("", False), ("_reg", True))
+    for size, variant in _VARIANTS.items()
 }
 """`DINOV2Backbone` arguments of the registered DINOv2s (facebook/dinov2-* and
 facebook/dinov2-with-registers-*), for random initialisation."""
@@ -100,14 +95,11 @@ def dinov2_backbone(
     cls = keras_hub.models.DINOV2Backbone
     token_backbones.check_weights(name, weights, tuple(cls.presets))
     if weights is None:
-        image_size = token_backbones.check_multiple(
-            image_size, overrides.get("patch_size", _PATCH), "the patch size"
-        )
-        shape = (image_size, image_size, 3)
-        backbone = cls(
-            **{**DINOV2_CONFIGS[name], **overrides},
-            image_shape=shape,
-            position_embedding_shape=shape,
+        backbone, image_size = token_backbones.random_backbone(
+            cls,
+            {**DINOV2_CONFIGS[name], **overrides},
+            image_size,
+            shape_arguments=_SHAPE_ARGUMENTS,
         )
     else:
         source = token_backbones.load_preset(cls, name, "DINOv2", weights, **overrides)
@@ -119,18 +111,18 @@ def dinov2_backbone(
                 f"Received: weights={weights}"
             )
         image_size = token_backbones.check_multiple(
-            image_size, source.patch_size, "the patch size"
+            image_size, source.patch_size, token_backbones.PATCH_SIZE
         )
         backbone = _at_size(source, image_size)
-    affine = token_backbones.weights_normalization(weights, token_backbones.IMAGENET)
-    grid = (image_size // backbone.patch_size,) * 2
-    return token_backbones.token_map_model(
+    return token_backbones.family_model(
+        name,
         backbone,
         image_size,
-        token_backbones.normalization_layer(pixel_normalization, affine),
-        grid,
+        backbone.patch_size,
         1 + backbone.num_register_tokens,
-        name=f"{name}_backbone",
+        weights,
+        pixel_normalization,
+        token_backbones.IMAGENET,
         input_name="images",
     )
 
@@ -156,10 +148,10 @@ def _at_size(source, image_size: int):
         # "interpolated" table is the resized table itself.
         return resized(keras.ops.convert_to_numpy(embeddings.position_embeddings))
 
-    shape = (image_size, image_size, 3)
+    shape = token_backbones.image_shape(image_size)
     return token_backbones.copy_at_size(
         source,
-        {"image_shape": shape, "position_embedding_shape": shape},
+        dict.fromkeys(_SHAPE_ARGUMENTS, shape),
         resize={
             id(embeddings.position_embeddings): resized,
             id(embeddings.interpolated_position_embeddings): stored,
@@ -167,18 +159,4 @@ def _at_size(source, image_size: int):
     )
 
 
-def _factory(name):
-    def factory(weights=None, image_size=448, pixel_normalization=None, **overrides):
-        return dinov2_backbone(
-            name,
-            weights=weights,
-            image_size=image_size,
-            pixel_normalization=pixel_normalization,
-            **overrides,
-        )
-
-    return factory
-
-
-for _name in DINOV2_CONFIGS:
-    register(_name)(_factory(_name))
+token_backbones.register_family(DINOV2_CONFIGS, dinov2_backbone)

@@ -13,7 +13,6 @@ import keras
 import keras_hub
 
 from csra_tf.backbones import token_backbones
-from csra_tf.backbones.registry import register
 
 _PATCH = 16
 _COMMON = dict(
@@ -82,48 +81,29 @@ def dinov3_backbone(
     token_backbones.check_weights(name, weights, tuple(cls.presets))
     if weights is None:
         config = {**DINOV3_CONFIGS[name], **overrides}
-        image_size = token_backbones.check_multiple(
-            image_size, config["patch_size"], "the patch size"
-        )
-        backbone = cls(**config, image_shape=(image_size, image_size, 3))
+        backbone, image_size = token_backbones.random_backbone(cls, config, image_size)
     else:
-        image_size = token_backbones.check_multiple(image_size, 1, "one")
         # Rotary position embeddings: the same weights serve any input size.
-        backbone = token_backbones.load_preset(
+        backbone, image_size = token_backbones.preset_at_size(
             cls,
             name,
             "DINOv3",
             weights,
-            image_shape=(image_size, image_size, 3),
-            **overrides,
+            image_size,
+            overrides,
+            multiple=lambda backbone: backbone.patch_size,
         )
-        token_backbones.check_multiple(
-            image_size, backbone.patch_size, "the patch size"
-        )
-    affine = token_backbones.weights_normalization(weights, token_backbones.IMAGENET)
-    return token_backbones.token_map_model(
+    return token_backbones.family_model(
+        name,
         backbone,
         image_size,
-        token_backbones.normalization_layer(pixel_normalization, affine),
-        (image_size // backbone.patch_size,) * 2,
+        backbone.patch_size,
         1 + backbone.num_register_tokens,
-        name=f"{name}_backbone",
+        weights,
+        pixel_normalization,
+        token_backbones.IMAGENET,
         input_name="pixel_values",
     )
 
 
-def _factory(name):
-    def factory(weights=None, image_size=448, pixel_normalization=None, **overrides):
-        return dinov3_backbone(
-            name,
-            weights=weights,
-            image_size=image_size,
-            pixel_normalization=pixel_normalization,
-            **overrides,
-        )
-
-    return factory
-
-
-for _name in DINOV3_CONFIGS:
-    register(_name)(_factory(_name))
+token_backbones.register_family(DINOV3_CONFIGS, dinov3_backbone)

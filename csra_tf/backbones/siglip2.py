@@ -16,11 +16,8 @@ does it (PyTorch's bicubic, `align_corners=False`).
 from __future__ import annotations
 
 import keras
-import keras_hub
 
-from csra_tf.backbones import token_backbones, transformers_towers
-from csra_tf.backbones.registry import register
-from csra_tf.errors import UserError
+from csra_tf.backbones import token_backbones, vision_towers
 
 _COMMON = dict(
     patch_size=16,
@@ -77,42 +74,18 @@ def siglip2_backbone(
     >>> model.output_shape
     (None, 2, 2, 32)
     """
-    presets = tuple(keras_hub.models.SigLIPBackbone.presets)
-    token_backbones.check_weights(name, weights, presets)
-    if weights is None:
-        config = {**SIGLIP2_CONFIGS[name], **overrides}
-        image_size = token_backbones.check_multiple(
-            image_size, config["patch_size"], "the patch size"
-        )
-        encoder = keras_hub.models.SigLIPVisionEncoder(
-            **config, image_shape=(image_size, image_size, 3)
-        )
-    else:
-        if overrides:
-            raise UserError(
-                f"{name} takes its architecture from `weights`; no overrides "
-                f"({', '.join(sorted(overrides))}). Received: weights={weights}"
-            )
-        if transformers_towers.transformers_model_type(weights) is not None:
-            source = transformers_towers.siglip_encoder_from_transformers(weights)
-        else:
-            source = token_backbones.load_preset(
-                keras_hub.models.SigLIPBackbone, name, "SigLIP", weights
-            ).vision_encoder
-        image_size = token_backbones.check_multiple(
-            image_size, source.patch_size, "the patch size"
-        )
-        encoder = token_backbones.encoder_at_size(source, image_size, 0)
-    token_backbones.fill_position_ids(encoder)
-    tokens = _patch_tokens(encoder)
-    affine = token_backbones.weights_normalization(weights, token_backbones.HALF)
-    return token_backbones.token_map_model(
-        tokens,
+    encoder, image_size = vision_towers.vision_tower(
+        name, weights, image_size, overrides, SIGLIP2_CONFIGS, "SigLIP", 0
+    )
+    return token_backbones.family_model(
+        name,
+        _patch_tokens(encoder),
         image_size,
-        token_backbones.normalization_layer(pixel_normalization, affine),
-        (image_size // encoder.patch_size,) * 2,
+        encoder.patch_size,
         0,
-        name=f"{name}_backbone",
+        weights,
+        pixel_normalization,
+        token_backbones.HALF,
         input_name="images",
     )
 
@@ -161,18 +134,4 @@ class SigLIPPatchTokens(keras.layers.Layer):
         return config
 
 
-def _factory(name):
-    def factory(weights=None, image_size=448, pixel_normalization=None, **overrides):
-        return siglip2_backbone(
-            name,
-            weights=weights,
-            image_size=image_size,
-            pixel_normalization=pixel_normalization,
-            **overrides,
-        )
-
-    return factory
-
-
-for _name in SIGLIP2_CONFIGS:
-    register(_name)(_factory(_name))
+token_backbones.register_family(SIGLIP2_CONFIGS, siglip2_backbone)

@@ -18,7 +18,6 @@ import keras
 import keras_hub
 
 from csra_tf.backbones import token_backbones
-from csra_tf.backbones.registry import register
 
 _MULTIPLE = "the last stage's stride times the window size"
 _STAGES = dict(depths=(2, 2, 18, 2), patch_size=4, window_size=7, mlp_ratio=4.0)
@@ -75,32 +74,29 @@ def swin_backbone(
     token_backbones.check_weights(name, weights, tuple(cls.presets))
     if weights is None:
         config = {"drop_path": 0.1, **SWIN_CONFIGS[name], **overrides}
-        image_size = token_backbones.check_multiple(
-            image_size, _multiple(config), _MULTIPLE
+        backbone, image_size = token_backbones.random_backbone(
+            cls, config, image_size, _multiple(config), _MULTIPLE
         )
-        backbone = cls(**config, image_shape=(image_size, image_size, 3))
     else:
-        image_size = token_backbones.check_multiple(image_size, 1, "one")
-        backbone = token_backbones.load_preset(
+        backbone, image_size = token_backbones.preset_at_size(
             cls,
             name,
             "Swin Transformer",
             weights,
-            image_shape=(image_size, image_size, 3),
-            **overrides,
+            image_size,
+            overrides,
+            multiple=lambda backbone: _multiple(backbone.get_config()),
+            what=_MULTIPLE,
         )
-        token_backbones.check_multiple(
-            image_size, _multiple(backbone.get_config()), _MULTIPLE
-        )
-    affine = token_backbones.weights_normalization(weights, token_backbones.IMAGENET)
-    side = image_size // _stride(backbone.get_config())
-    return token_backbones.token_map_model(
+    return token_backbones.family_model(
+        name,
         backbone,
         image_size,
-        token_backbones.normalization_layer(pixel_normalization, affine),
-        (side, side),
+        _stride(backbone.get_config()),
         0,
-        name=f"{name}_backbone",
+        weights,
+        pixel_normalization,
+        token_backbones.IMAGENET,
     )
 
 
@@ -114,18 +110,4 @@ def _stride(config) -> int:
     return int(config["patch_size"]) * 2 ** (len(config["depths"]) - 1)
 
 
-def _factory(name):
-    def factory(weights=None, image_size=448, pixel_normalization=None, **overrides):
-        return swin_backbone(
-            name,
-            weights=weights,
-            image_size=image_size,
-            pixel_normalization=pixel_normalization,
-            **overrides,
-        )
-
-    return factory
-
-
-for _name in SWIN_CONFIGS:
-    register(_name)(_factory(_name))
+token_backbones.register_family(SWIN_CONFIGS, swin_backbone)

@@ -4,11 +4,12 @@ Each family module (`dinov2`, `dinov3`, `swin`, `siglip2`, `clip`, `deit`)
 wraps a keras-hub backbone so that it takes RGB pixels in [0, 255] and returns
 the reference model's final, normalised patch tokens as a `(B, h, w, d)` map.
 This module holds the common parts: the check of `weights`, loading a preset
-and naming the family in the error when it holds another one, the pixel
-normalisation the weights expect (read from the preset: keras-hub's image
-converter or a Hugging Face `preprocessor_config.json`; else the family's
-known values), the copy of a backbone at another input size, and the wrapper
-model.
+and naming the family in the error when it holds another one, building a
+family's backbone at random or from a preset at a given input size, the copy
+of a backbone at another input size (position table resized), the wrapper
+model with the pixel normalisation the weights expect
+(`csra_tf.backbones.checkpoint_normalization`, whose names are also here),
+and the registration of a family's names.
 
 With `weights`, the architecture (width, depth, native size) comes from the
 weights; the registered name picks the family and its architecture for
@@ -17,42 +18,31 @@ random initialisation only.
 
 from __future__ import annotations
 
-import json
+import functools
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import keras
-import keras_hub
 import numpy as np
 
-from csra_tf.backbones import preset_loading
+from csra_tf.backbones import preset_loading, transformers_towers
+from csra_tf.backbones.checkpoint_normalization import HALF as HALF
+from csra_tf.backbones.checkpoint_normalization import IMAGENET as IMAGENET
+from csra_tf.backbones.checkpoint_normalization import OPENAI_CLIP as OPENAI_CLIP
+from csra_tf.backbones.checkpoint_normalization import (
+    normalization_layer as normalization_layer,
+)
+from csra_tf.backbones.checkpoint_normalization import (
+    weights_normalization as weights_normalization,
+)
 from csra_tf.backbones.position_embedding import interpolate_position_embeddings
+from csra_tf.backbones.registry import register
 from csra_tf.backbones.vit import TokensToFeatureMap
 from csra_tf.errors import UserError
-from csra_tf.layers.pixel_normalization import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    PixelNormalization,
-    check_pixel_normalization,
-    mode_of_affine,
-)
 
-IMAGENET = (IMAGENET_MEAN, IMAGENET_STD)
-"""ImageNet's RGB mean and std (pixels in [0, 1]): DINOv2, DINOv3, Swin, DeiT."""
-
-OPENAI_CLIP = (
-    (0.48145466, 0.4578275, 0.40821073),
-    (0.26862954, 0.26130258, 0.27577711),
-)
-"""OpenAI CLIP's RGB mean and std (pixels in [0, 1])."""
-
-HALF = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
-"""Mean and std 0.5: pixels to [-1, 1], SigLIP and SigLIP2."""
-
-HANDLE_SCHEMES = ("hf://", "kaggle://", "gs://", "modelscope://")
-_HF_SCHEME = "hf://"
-_PREPROCESSOR_CONFIG = "preprocessor_config.json"
-_IMAGE_CONVERTER_CONFIG = "image_converter.json"
+HANDLE_SCHEMES = (transformers_towers.HF_SCHEME, "kaggle://", "gs://", "modelscope://")
+PATCH_SIZE = "the patch size"
+"""How `check_multiple` names the patch size in its message."""
 
 
 def check_weights(name: str, weights, presets: Sequence[str]) -> None:
@@ -116,66 +106,6 @@ def load_preset(cls, name: str, family: str, weights: str, **kwargs) -> keras.Mo
         raise
 
 
-def weights_normalization(weights: str | None, default):
-    """The pixel normalisation a checkpoint expects, as `(scale, offset)`.
-
-    Read from a keras-hub preset's image converter, else from a Hugging Face
-    checkpoint's `preprocessor_config.json` (`image_mean`, `image_std`,
-    `rescale_factor`), else `default`.
-
-    Args:
-        weights: None, a preset name, handle or preset directory.
-        default: `(mean, std)` of the family's weights, for pixels in [0, 1].
-
-    Returns:
-        Per-channel `(scale, offset)`: the model's input is
-        `pixels * scale + offset` for pixels in [0, 255].
-    """
-    if weights is not None:
-        weights = os.fspath(weights)
-        affine = _image_converter_affine(weights)
-        if affine is not None:
-            return affine
-        if weights.startswith(_HF_SCHEME) or os.path.isdir(weights):
-            preprocessor = _preprocessor_config(weights)
-            if preprocessor is not None and "image_mean" in preprocessor:
-                rescale = float(preprocessor.get("rescale_factor", 1 / 255.0))
-                return _affine(
-                    preprocessor["image_mean"], preprocessor["image_std"], rescale
-                )
-    return _affine(*default)
-
-
-def normalization_layer(pixel_normalization: str | None, affine) -> keras.layers.Layer:
-    """The layer mapping pixels in [0, 255] to the backbone's input.
-
-    Args:
-        pixel_normalization: a `PixelNormalization` mode chosen by the user,
-            or None for the weights' own `affine`.
-        affine: `(scale, offset)` per channel, from `weights_normalization`.
-
-    Returns:
-        `PixelNormalization(mode)` when the user chose a mode or `affine` is
-        one of its modes; else a `keras.layers.Rescaling` with the per-channel
-        scale and offset (e.g. CLIP's mean and std).
-    """
-    check_pixel_normalization(pixel_normalization)
-    scale, offset = affine
-    mode = pixel_normalization or mode_of_affine(
-        scale,
-        offset,
-        scale_tolerance=(1e-3, 1e-8),
-        offset_tolerance=(1e-5, 1e-3),
-    )
-    if mode is not None:
-        return PixelNormalization(mode, name="pixel_normalization")
-    return keras.layers.Rescaling(
-        [float(s) for s in scale],
-        [float(o) for o in offset],
-        name="pixel_normalization",
-    )
-
-
 def check_multiple(image_size, multiple: int, what: str) -> int:
     """Refuses an `image_size` that is not a positive multiple of `multiple`.
 
@@ -231,13 +161,121 @@ def copy_at_size(
     return target
 
 
+def image_shape(image_size: int) -> tuple[int, int, int]:
+    """`(image_size, image_size, 3)`: the square RGB input of a backbone."""
+    return (image_size, image_size, 3)
+
+
+def random_backbone(
+    cls,
+    config: dict,
+    image_size,
+    multiple: int | None = None,
+    what: str = PATCH_SIZE,
+    shape_arguments: Sequence[str] = ("image_shape",),
+):
+    """`cls(**config)` at random initialisation, for `image_size` inputs.
+
+    Args:
+        cls: the keras-hub class.
+        config: its constructor arguments, without the input shape.
+        image_size: the requested side.
+        multiple: what `image_size` must be a multiple of; None for
+            `config["patch_size"]`.
+        what: what `multiple` is, for the message.
+        shape_arguments: the constructor arguments that take the input shape.
+
+    Returns:
+        `(model, image_size)`, the side checked and made an int.
+    """
+    multiple = config["patch_size"] if multiple is None else multiple
+    image_size = check_multiple(image_size, multiple, what)
+    shapes = dict.fromkeys(shape_arguments, image_shape(image_size))
+    return cls(**config, **shapes), image_size
+
+
+def preset_at_size(
+    cls,
+    name: str,
+    family: str,
+    weights: str,
+    image_size,
+    overrides: Mapping,
+    multiple: Callable[[keras.Model], int],
+    what: str = PATCH_SIZE,
+):
+    """A preset built directly for `image_size` inputs (nothing to resize).
+
+    For families without a learned position table (DINOv3's rotary
+    embeddings, Swin's relative biases), whose weights serve any size.
+
+    Args:
+        cls: the keras-hub backbone class.
+        name: the registered name, for messages.
+        family: the family's name as users know it.
+        weights: a preset name, handle or preset directory.
+        image_size: the requested side.
+        overrides: more `from_preset` arguments.
+        multiple: what `image_size` must be a multiple of, from the backbone.
+        what: what `multiple` is, for the message.
+
+    Returns:
+        `(backbone, image_size)`, the side checked and made an int.
+    """
+    image_size = check_multiple(image_size, 1, "one")
+    backbone = load_preset(
+        cls, name, family, weights, image_shape=image_shape(image_size), **overrides
+    )
+    check_multiple(image_size, multiple(backbone), what)
+    return backbone, image_size
+
+
+def resized_copy(
+    source: keras.Model,
+    image_size: int,
+    patch: int,
+    tables: Sequence[keras.Variable],
+    num_prefix_tokens: int,
+    dropped: Sequence[keras.Variable] = (),
+) -> keras.Model:
+    """`source` for `image_size` inputs, its position tables resized as PyTorch.
+
+    The tables (one row per token) are resized as transformers'
+    `interpolate_pos_encoding` does it for ViT-like models: the prefix rows
+    kept, the patch rows resized with `F.interpolate(..., size=grid,
+    mode="bicubic", align_corners=False)`.
+
+    Args:
+        source: a built keras-hub model with an `image_shape` argument.
+        image_size: the new input side, a multiple of `patch`.
+        patch: the patch size.
+        tables: the position tables of `source`.
+        num_prefix_tokens: rows before the patch rows.
+        dropped: variables of `source` whose copy keeps its own value (e.g.
+            position ids).
+
+    Returns:
+        `source` itself at its own size, else a resized copy.
+    """
+    if tuple(source.image_shape[:2]) == (image_size, image_size):
+        return source
+    grid = (image_size // patch,) * 2
+
+    def resized(table):
+        return interpolate_position_embeddings(
+            table, grid, num_prefix_tokens=num_prefix_tokens
+        )
+
+    resize = {id(v): resized for v in tables}
+    resize.update({id(v): lambda _: None for v in dropped})
+    return copy_at_size(source, {"image_shape": image_shape(image_size)}, resize)
+
+
 def encoder_at_size(encoder, image_size: int, num_prefix_tokens: int):
     """A keras-hub SigLIP or CLIP vision encoder for `image_size` inputs.
 
-    The position table (`embedding.position_embedding`, one row per token) is
-    resized as transformers' `interpolate_pos_encoding` does it for these
-    models: the prefix rows kept, the patch rows resized with
-    `F.interpolate(..., size=grid, mode="bicubic", align_corners=False)`.
+    The position table (`embedding.position_embedding`) is resized as in
+    `resized_copy`; the position ids are set afresh (`fill_position_ids`).
 
     Args:
         encoder: a `SigLIPVisionEncoder` or `CLIPVisionEncoder`.
@@ -247,23 +285,14 @@ def encoder_at_size(encoder, image_size: int, num_prefix_tokens: int):
     Returns:
         `encoder` itself at its own size, else a resized copy.
     """
-    if tuple(encoder.image_shape[:2]) == (image_size, image_size):
-        return encoder
-    grid = (image_size // encoder.patch_size,) * 2
     embedding = encoder.embedding
-
-    def resized(table):
-        return interpolate_position_embeddings(
-            table, grid, num_prefix_tokens=num_prefix_tokens
-        )
-
-    return copy_at_size(
+    return resized_copy(
         encoder,
-        {"image_shape": (image_size, image_size, 3)},
-        resize={
-            id(embedding.position_embedding.embeddings): resized,
-            id(embedding.position_ids): lambda _: None,
-        },
+        image_size,
+        encoder.patch_size,
+        [embedding.position_embedding.embeddings],
+        num_prefix_tokens,
+        dropped=[embedding.position_ids],
     )
 
 
@@ -317,52 +346,58 @@ def token_map_model(
     return keras.Model(inputs, features, name=name)
 
 
-def _first_sentence(text: str) -> str:
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return line.split(". ")[0].rstrip(".") + "."
+def family_model(
+    name: str,
+    tokens: Callable,
+    image_size: int,
+    stride: int,
+    num_prefix_tokens: int,
+    weights,
+    pixel_normalization: str | None,
+    default_normalization,
+    input_name: str | None = None,
+) -> keras.Model:
+    """A family's registered model: `token_map_model` with the weights' normalisation.
 
+    Args:
+        name: the registered name; the model is `f"{name}_backbone"`.
+        tokens: the model or layer mapping normalised images to tokens.
+        image_size: side of the square input.
+        stride: input pixels per token (the patch size); the grid is
+            `image_size // stride` a side.
+        num_prefix_tokens: tokens before the patch tokens.
+        weights: the weights given, where the normalisation is read from.
+        pixel_normalization: a `PixelNormalization` mode, or None for the
+            weights' own.
+        default_normalization: `(mean, std)` of the family's weights.
+        input_name: the key `tokens` takes its images under, if any.
 
-def _affine(mean, std, rescale: float = 1 / 255.0):
-    mean = np.asarray(mean, "float64").ravel()
-    std = np.asarray(std, "float64").ravel()
-    return rescale / std, -mean / std
-
-
-def _image_converter_affine(weights: str):
-    """`(scale, offset)` of a keras-hub preset's image converter, if it has one."""
-    if os.path.isdir(weights) and not os.path.exists(
-        os.path.join(weights, _IMAGE_CONVERTER_CONFIG)
-    ):
-        return None
-    try:
-        converter = keras_hub.layers.ImageConverter.from_preset(weights)
-    except (ValueError, FileNotFoundError, KeyError):
-        return None
-    if converter is None or (converter.scale is None and converter.offset is None):
-        return None
-    scale = 1.0 if converter.scale is None else converter.scale
-    offset = 0.0 if converter.offset is None else converter.offset
-    return (
-        np.broadcast_to(np.asarray(scale, "float64").ravel(), (3,)),
-        np.broadcast_to(np.asarray(offset, "float64").ravel(), (3,)),
+    Returns:
+        The `keras.Model`.
+    """
+    affine = weights_normalization(weights, default_normalization)
+    return token_map_model(
+        tokens,
+        image_size,
+        normalization_layer(pixel_normalization, affine),
+        (image_size // stride,) * 2,
+        num_prefix_tokens,
+        name=f"{name}_backbone",
+        input_name=input_name,
     )
 
 
-def _preprocessor_config(weights: str) -> dict | None:
-    """A transformers checkpoint's `preprocessor_config.json`, if it has one."""
-    if os.path.isdir(weights):
-        path = os.path.join(weights, _PREPROCESSOR_CONFIG)
-        if not os.path.isfile(path):
-            return None
-    else:
-        import huggingface_hub
+def register_family(names, build: Callable[..., keras.Model]) -> None:
+    """Registers `build(name, weights, image_size, ...)` under each of `names`.
 
-        try:
-            path = huggingface_hub.hf_hub_download(
-                repo_id=weights.removeprefix(_HF_SCHEME),
-                filename=_PREPROCESSOR_CONFIG,
-            )
-        except (OSError, ValueError, huggingface_hub.errors.EntryNotFoundError):
-            return None
-    with open(path, encoding="utf-8") as file:
-        return json.load(file)
+    Args:
+        names: the registered names (e.g. the keys of the family's configs).
+        build: the family's builder, taking the name first.
+    """
+    for name in names:
+        register(name)(functools.partial(build, name))
+
+
+def _first_sentence(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line.split(". ")[0].rstrip(".") + "."

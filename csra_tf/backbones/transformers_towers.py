@@ -38,26 +38,35 @@ CLIP_MODEL_TYPES = ("clip", "clip_vision_model")
 
 # transformers' `SiglipVisionConfig` / `CLIPVisionConfig` defaults, for keys
 # that a saved config leaves out.
-_SIGLIP_DEFAULTS = dict(
+_COMMON_DEFAULTS = dict(
     hidden_size=768,
     intermediate_size=3072,
     num_hidden_layers=12,
     num_attention_heads=12,
     image_size=224,
+)
+_SIGLIP_DEFAULTS = dict(
+    _COMMON_DEFAULTS,
     patch_size=16,
     hidden_act="gelu_pytorch_tanh",
     layer_norm_eps=1e-6,
 )
 _CLIP_DEFAULTS = dict(
-    hidden_size=768,
-    intermediate_size=3072,
-    num_hidden_layers=12,
-    num_attention_heads=12,
-    image_size=224,
-    patch_size=32,
-    hidden_act="quick_gelu",
-    layer_norm_eps=1e-5,
+    _COMMON_DEFAULTS, patch_size=32, hidden_act="quick_gelu", layer_norm_eps=1e-5
 )
+# Per encoder layer: transformers' module name -> keras-hub's attribute path.
+_SIGLIP_LAYER = {
+    "layer_norm1": "layer_norm1",
+    "layer_norm2": "layer_norm2",
+    "mlp.fc1": "mlp.fc1",
+    "mlp.fc2": "mlp.fc2",
+}
+_CLIP_LAYER = {
+    "layer_norm1": "layer_norm_1",
+    "layer_norm2": "layer_norm_2",
+    "mlp.fc1": "dense_1",
+    "mlp.fc2": "dense_2",
+}
 # transformers' activation names -> keras-hub's.
 _ACTIVATIONS = {
     "gelu_pytorch_tanh": "gelu_approximate",
@@ -66,7 +75,8 @@ _ACTIVATIONS = {
     "quick_gelu": "quick_gelu",
 }
 _VISION_PREFIX = "vision_model."
-_HF_SCHEME = "hf://"
+HF_SCHEME = "hf://"
+"""The scheme of a Hugging Face repository handle, `hf://org/name`."""
 _CONFIG = "config.json"
 _WEIGHTS = "model.safetensors"
 _WEIGHTS_INDEX = "model.safetensors.index.json"
@@ -84,13 +94,43 @@ def transformers_model_type(weights: str) -> str | None:
         a Keras class instead).
     """
     weights = os.fspath(weights)
-    if not (weights.startswith(_HF_SCHEME) or os.path.isdir(weights)):
+    if not (weights.startswith(HF_SCHEME) or os.path.isdir(weights)):
         return None
     try:
         config = _read_json(weights, _CONFIG)
     except (OSError, ValueError):
         return None
     return config.get("model_type") if "class_name" not in config else None
+
+
+def checkpoint_file(weights, filename: str) -> str:
+    """The local path of one file of a checkpoint.
+
+    Args:
+        weights: an `hf://` handle (the file is fetched by `huggingface_hub`)
+            or a local folder.
+        filename: the file's name in it (e.g. `"config.json"`).
+
+    Returns:
+        The path.
+
+    Raises:
+        FileNotFoundError: when the checkpoint has no such file.
+    """
+    weights = os.fspath(weights)
+    if weights.startswith(HF_SCHEME):
+        import huggingface_hub
+
+        try:
+            return huggingface_hub.hf_hub_download(
+                repo_id=weights.removeprefix(HF_SCHEME), filename=filename
+            )
+        except huggingface_hub.errors.EntryNotFoundError as error:
+            raise FileNotFoundError(f"{weights}/{filename}") from error
+    path = os.path.join(weights, filename)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(path)
+    return path
 
 
 def siglip_encoder_from_transformers(weights: str):
@@ -110,41 +150,18 @@ def siglip_encoder_from_transformers(weights: str):
     """
     config, tensors = _read_checkpoint(weights, SIGLIP_MODEL_TYPES, "SigLIP")
     vision = {**_SIGLIP_DEFAULTS, **config.get("vision_config", config)}
-    size = int(vision["image_size"])
     encoder = keras_hub.models.SigLIPVisionEncoder(
-        patch_size=vision["patch_size"],
-        hidden_dim=vision["hidden_size"],
-        num_layers=vision["num_hidden_layers"],
-        num_heads=vision["num_attention_heads"],
-        intermediate_dim=vision["intermediate_size"],
-        intermediate_activation=_activation(vision["hidden_act"], weights),
+        **_encoder_arguments(vision, weights),
         layer_norm_epsilon=vision["layer_norm_eps"],
-        image_shape=(size, size, 3),
     )
-    embedding = encoder.embedding
-    table = {
-        "embeddings.patch_embedding.weight": (
-            embedding.patch_embedding.kernel,
-            _conv_kernel,
-        ),
-        "embeddings.patch_embedding.bias": (embedding.patch_embedding.bias, None),
-        "embeddings.position_embedding.weight": (
-            embedding.position_embedding.embeddings,
+    top = {
+        "embeddings.patch_embedding.bias": (
+            encoder.embedding.patch_embedding.bias,
             None,
         ),
         "post_layernorm": encoder.post_layer_norm,
     }
-    for i, layer in enumerate(encoder.encoder_layers):
-        prefix = f"encoder.layers.{i}."
-        table.update(
-            {
-                prefix + "layer_norm1": layer.layer_norm1,
-                prefix + "layer_norm2": layer.layer_norm2,
-                prefix + "mlp.fc1": layer.mlp.fc1,
-                prefix + "mlp.fc2": layer.mlp.fc2,
-            }
-        )
-        table.update(_attention(prefix + "self_attn.", layer.self_attn))
+    table = _encoder_table(encoder, top, _SIGLIP_LAYER, "self_attn")
     _assign(_expand(table), tensors, weights)
     return encoder
 
@@ -172,8 +189,21 @@ def clip_encoder_from_transformers(weights: str):
             "keras-hub's CLIP encoder uses layer-norm epsilon 1e-5. Received: "
             f"weights={weights} with layer_norm_eps={vision['layer_norm_eps']}"
         )
+    encoder = keras_hub.models.CLIPVisionEncoder(**_encoder_arguments(vision, weights))
+    top = {
+        "embeddings.class_embedding": (encoder.embedding.class_embedding, None),
+        "pre_layrnorm": encoder.pre_layer_norm,
+        "post_layernorm": encoder.layer_norm,
+    }
+    table = _encoder_table(encoder, top, _CLIP_LAYER, "attention")
+    _assign(_expand(table), tensors, weights)
+    return encoder
+
+
+def _encoder_arguments(vision: dict, weights) -> dict:
+    """The keras-hub encoder arguments that a transformers vision config sets."""
     size = int(vision["image_size"])
-    encoder = keras_hub.models.CLIPVisionEncoder(
+    return dict(
         patch_size=vision["patch_size"],
         hidden_dim=vision["hidden_size"],
         num_layers=vision["num_hidden_layers"],
@@ -182,9 +212,23 @@ def clip_encoder_from_transformers(weights: str):
         intermediate_activation=_activation(vision["hidden_act"], weights),
         image_shape=(size, size, 3),
     )
+
+
+def _encoder_table(encoder, top: dict, layer_names: dict, attention_name: str) -> dict:
+    """The conversion table: embeddings, `top`, then every encoder layer.
+
+    Args:
+        encoder: a `SigLIPVisionEncoder` or `CLIPVisionEncoder`.
+        top: the model's own entries outside the layers (norms, biases).
+        layer_names: transformers' module name -> the keras-hub layer's
+            attribute path (dotted), per encoder layer.
+        attention_name: the keras-hub layer's attention attribute.
+
+    Returns:
+        `{source name: layer or (variable, layout change)}`, for `_expand`.
+    """
     embedding = encoder.embedding
     table = {
-        "embeddings.class_embedding": (embedding.class_embedding, None),
         "embeddings.patch_embedding.weight": (
             embedding.patch_embedding.kernel,
             _conv_kernel,
@@ -193,22 +237,21 @@ def clip_encoder_from_transformers(weights: str):
             embedding.position_embedding.embeddings,
             None,
         ),
-        "pre_layrnorm": encoder.pre_layer_norm,
-        "post_layernorm": encoder.layer_norm,
+        **top,
     }
     for i, layer in enumerate(encoder.encoder_layers):
         prefix = f"encoder.layers.{i}."
-        table.update(
-            {
-                prefix + "layer_norm1": layer.layer_norm_1,
-                prefix + "layer_norm2": layer.layer_norm_2,
-                prefix + "mlp.fc1": layer.dense_1,
-                prefix + "mlp.fc2": layer.dense_2,
-            }
-        )
-        table.update(_attention(prefix + "self_attn.", layer.attention))
-    _assign(_expand(table), tensors, weights)
-    return encoder
+        for source, target in layer_names.items():
+            table[prefix + source] = _attribute(layer, target)
+        table.update(_attention(prefix + "self_attn.", getattr(layer, attention_name)))
+    return table
+
+
+def _attribute(layer, path: str):
+    """`layer.<path>` for a dotted attribute path."""
+    for name in path.split("."):
+        layer = getattr(layer, name)
+    return layer
 
 
 def _activation(name: str, weights) -> str:
@@ -304,7 +347,7 @@ def _read_checkpoint(weights, model_types, family):
     import safetensors
 
     try:
-        files = [_file(weights, _WEIGHTS)]
+        files = [checkpoint_file(weights, _WEIGHTS)]
     except (OSError, ValueError) as error:
         try:
             index = _read_json(weights, _WEIGHTS_INDEX)
@@ -317,7 +360,7 @@ def _read_checkpoint(weights, model_types, family):
             for key, shard in index["weight_map"].items()
             if not key.startswith("text_model.")
         }
-        files = [_file(weights, shard) for shard in sorted(shards)]
+        files = [checkpoint_file(weights, shard) for shard in sorted(shards)]
     tensors = {}
     for path in files:
         with safetensors.safe_open(path, framework="np") as file:
@@ -330,23 +373,6 @@ def _read_checkpoint(weights, model_types, family):
     return config, tensors
 
 
-def _file(weights, filename: str) -> str:
-    weights = os.fspath(weights)
-    if weights.startswith(_HF_SCHEME):
-        import huggingface_hub
-
-        try:
-            return huggingface_hub.hf_hub_download(
-                repo_id=weights.removeprefix(_HF_SCHEME), filename=filename
-            )
-        except huggingface_hub.errors.EntryNotFoundError as error:
-            raise FileNotFoundError(f"{weights}/{filename}") from error
-    path = os.path.join(weights, filename)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(path)
-    return path
-
-
 def _read_json(weights, filename: str) -> dict:
-    with open(_file(weights, filename), encoding="utf-8") as file:
+    with open(checkpoint_file(weights, filename), encoding="utf-8") as file:
         return json.load(file)
