@@ -6,6 +6,7 @@ import pytest
 
 from csra_tf.acceleration import FoldedBatchNormalization, fold_batch_norm
 from csra_tf.models import CSRAClassifier, build_classifier
+from tests.keras_harness import run_layer_test, run_model_saving_test
 
 
 def _randomise_batch_norms(model, rng):
@@ -110,14 +111,27 @@ def test_a_model_without_a_graph_is_returned_as_it_is():
     assert fold_batch_norm(model) is model
 
 
-def test_the_folded_classifier_round_trips_through_keras_files(tmp_path):
+def test_the_folded_classifier_round_trips_through_keras_files():
     model = build_classifier("resnet_tiny", num_classes=3, image_size=32)
     _randomise_batch_norms(model, np.random.default_rng(3))
     folded = fold_batch_norm(model)
-    path = tmp_path / "folded.keras"
-    folded.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
-    layer = FoldedBatchNormalization(name="x")
-    assert FoldedBatchNormalization.from_config(layer.get_config()).name == "x"
     x = np.random.default_rng(4).uniform(0, 255, (1, 32, 32, 3)).astype("float32")
-    np.testing.assert_allclose(loaded(x), folded(x), rtol=1e-6, atol=1e-6)
+    loaded = run_model_saving_test(folded, x)
+    assert any(isinstance(layer, FoldedBatchNormalization) for layer in _layers(loaded))
+    assert not any(
+        isinstance(layer, keras.layers.BatchNormalization) for layer in _layers(loaded)
+    )
+
+
+@pytest.mark.parametrize("init_kwargs", [{}, {"name": "conv1_bn"}])
+def test_folded_batch_norm_layer_harness(init_kwargs):
+    x = np.random.default_rng(5).normal(0, 1, (2, 3, 3, 4)).astype("float32")
+    run_layer_test(
+        FoldedBatchNormalization,
+        init_kwargs,
+        x,
+        expected_output_shape=x.shape,
+        expected_output=x,  # the normalisation lives in the convolution before it
+        rtol=0,
+        atol=0,
+    )

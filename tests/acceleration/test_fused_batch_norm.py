@@ -9,6 +9,7 @@ from csra_tf.acceleration import accelerate
 from csra_tf.acceleration.fused_batch_norm import use_fused_batch_norm
 from csra_tf.acceleration.layer_walk import walk_layers
 from csra_tf.models import build_classifier
+from tests.keras_harness import run_model_saving_test
 
 
 def _pair(momentum=0.9, synchronized=False):
@@ -88,7 +89,7 @@ def test_synchronized_batch_norm_keeps_keras_call_with_several_replicas():
         assert calls == [True]
 
 
-def test_accelerated_classifiers_use_it_and_save_plain_keras(tmp_path):
+def test_accelerated_classifiers_use_it_and_save_plain_keras():
     model = build_classifier("resnet_tiny", num_classes=3, image_size=32)
     x = np.random.default_rng(2).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
     plain = np.asarray(model(x))
@@ -104,10 +105,8 @@ def test_accelerated_classifiers_use_it_and_save_plain_keras(tmp_path):
     )
     assert all("call" in vars(layer) for layer in _batch_norms(tiny))
     # The saved model is plain Keras: loaded, it runs Keras's own calls.
-    model.save(tmp_path / "m.keras")
-    restored = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    restored = run_model_saving_test(model, x, rtol=1e-5, atol=1e-5)
     assert not any("call" in vars(layer) for layer in _batch_norms(restored))
-    np.testing.assert_allclose(restored(x), plain, rtol=1e-5, atol=1e-5)
 
 
 def _batch_norms(model):

@@ -9,6 +9,7 @@ from csra_tf.acceleration import accelerate, fused_dense
 from csra_tf.acceleration.fused_dense import matmul_split, use_fused_dense
 from csra_tf.acceleration.layer_walk import walk_layers
 from csra_tf.models import build_classifier
+from tests.keras_harness import run_model_saving_test
 
 
 @pytest.mark.parametrize(
@@ -128,7 +129,7 @@ def _call_modules(model, classes) -> set[str]:
     }
 
 
-def test_vit_classifier_runs_the_fused_calls_once_accelerated(tmp_path):
+def test_vit_classifier_runs_the_fused_calls_once_accelerated():
     model = build_classifier("vit_tiny", 3, image_size=32)
     dense = (keras.layers.Dense, keras.layers.EinsumDense)
     keras_modules = {
@@ -141,11 +142,8 @@ def test_vit_classifier_runs_the_fused_calls_once_accelerated(tmp_path):
     accelerate(model, for_training=True, device="CPU")
     assert _call_modules(model, dense) == {"csra_tf.acceleration.fused_dense"}
     np.testing.assert_allclose(model.predict_on_batch(x), plain, rtol=1e-5, atol=1e-5)
-    path = tmp_path / "vit.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
+    loaded = run_model_saving_test(model, x, rtol=1e-5, atol=1e-5)
     assert _call_modules(loaded, dense) == keras_modules  # saved as plain Keras
-    np.testing.assert_allclose(loaded.predict_on_batch(x), plain, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("training", [True, False])

@@ -10,6 +10,7 @@ from csra_tf.acceleration.fused_layer_norm import use_fused_layer_norm
 from csra_tf.acceleration.layer_walk import walk_layers
 from csra_tf.models import build_classifier
 from csra_tf.training.train_lib import dtype_policy
+from tests.keras_harness import run_model_saving_test
 
 
 @pytest.fixture
@@ -98,7 +99,7 @@ def test_other_normalisations_keep_keras_values(layer_kwargs, kernel_calls):
     assert kernel_calls == []
 
 
-def test_vit_training_gradients_match_keras_ops(tmp_path):
+def test_vit_training_gradients_match_keras_ops():
     # All of the training speed paths (fused Dense with the XLA GELU, XLA
     # LayerNorm, matmul attention) against Keras's own calls.
     model = build_classifier("vit_tiny", 3, image_size=32)
@@ -120,9 +121,7 @@ def test_vit_training_gradients_match_keras_ops(tmp_path):
     for got, want in zip(fused[1], plain[1], strict=True):
         np.testing.assert_allclose(got / scale, want / scale, atol=1e-5)
     # Saved, the model is plain Keras again.
-    path = tmp_path / "vit.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
+    loaded = run_model_saving_test(model, x, rtol=1e-5, atol=1e-5)
     assert not any("call" in vars(layer) for layer in walk_layers(loaded))
 
 

@@ -24,9 +24,11 @@ from csra_tf.backbones.foundation_models import (
     SIGLIP2_CONFIGS,
     SWIN_CONFIGS,
 )
+from csra_tf.backbones.siglip2 import SigLIPPatchTokens
 from csra_tf.errors import UserError
 from csra_tf.layers import PixelNormalization
 from csra_tf.models import build_classifier
+from tests.keras_harness import run_layer_test, run_model_saving_test
 
 FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures"
 TOLERANCE = 1e-4  # of the features' scale (max abs value)
@@ -98,7 +100,7 @@ def test_features_equal_pytorch(hub, expected, name, fixture, size):
     assert _relative_error(features, reference) < TOLERANCE
 
 
-def test_build_classifier_from_hf_handle(hub, expected, tmp_path):
+def test_build_classifier_from_hf_handle(hub, expected):
     images = expected["dinov2-reg-tiny/56/images"].astype("float32")
     model = build_classifier(
         "dinov2_small_reg",
@@ -111,10 +113,7 @@ def test_build_classifier_from_hf_handle(hub, expected, tmp_path):
     features = np.asarray(model.backbone(images))
     reference = expected["dinov2-reg-tiny/56/features"]
     assert _relative_error(features, reference) < TOLERANCE
-    path = str(tmp_path / "classifier.keras")
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    np.testing.assert_allclose(loaded.predict(images, verbose=0), logits, atol=1e-5)
+    run_model_saving_test(model, images, atol=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -125,14 +124,24 @@ def test_build_classifier_from_hf_handle(hub, expected, tmp_path):
         ("clip_vitb16", "clip-tiny", 96),
     ],
 )
-def test_keras_round_trip_safe_mode(hub, expected, tmp_path, name, fixture, size):
+def test_keras_round_trip_safe_mode(hub, expected, name, fixture, size):
     images = expected[f"{fixture}/{size}/images"].astype("float32")
     model = backbones.create(name, weights=f"hf://fixtures/{fixture}", image_size=size)
-    path = str(tmp_path / "backbone.keras")
-    model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
-    np.testing.assert_allclose(
-        np.asarray(loaded(images)), np.asarray(model(images)), atol=1e-5
+    run_model_saving_test(model, images, atol=1e-5)
+
+
+def test_siglip_patch_tokens_layer_harness():
+    # keras-hub's static shape counts one token too many; the layer states
+    # the true count and passes the tokens on unchanged.
+    tokens = np.random.default_rng(0).normal(size=(2, 9, 8)).astype("float32")
+    run_layer_test(
+        SigLIPPatchTokens,
+        {"num_patches": 9},
+        tokens,
+        expected_output_shape=(2, 9, 8),
+        expected_output=tokens,
+        rtol=0,
+        atol=0,
     )
 
 

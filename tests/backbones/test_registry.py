@@ -76,13 +76,3 @@ def test_pixel_normalization_modes(mode, expected):
     layer = PixelNormalization(mode)
     np.testing.assert_allclose(np.asarray(layer(x)), expected(x), rtol=1e-5, atol=1e-6)
     assert mode in PIXEL_NORMALIZATIONS
-
-
-def test_pixel_normalization_config_and_errors():
-    layer = PixelNormalization("symmetric", name="norm")
-    clone = PixelNormalization.from_config(layer.get_config())
-    assert clone.mode == "symmetric" and clone.name == "norm"
-    with pytest.raises(ValueError, match="Received: mode=caffe"):
-        PixelNormalization("caffe")
-    with pytest.raises(ValueError, match="3 \\(RGB\\) channels"):
-        PixelNormalization("imagenet")(np.zeros((1, 2, 2, 4), "float32"))

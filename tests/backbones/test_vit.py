@@ -12,6 +12,7 @@ from csra_tf import backbones
 from csra_tf.backbones import TokensToFeatureMap, interpolate_position_embeddings
 from csra_tf.layers.pixel_normalization import PixelNormalization
 from csra_tf.models import build_classifier
+from tests.keras_harness import run_layer_test, run_model_saving_test
 
 _TINY = dict(patch_size=8, num_layers=1, num_heads=2, hidden_dim=16, mlp_dim=32)
 
@@ -42,18 +43,29 @@ def _inner_vit(model):
     )
 
 
-def test_tokens_to_feature_map_matches_numpy():
-    tokens = np.random.default_rng(0).normal(size=(2, 1 + 6, 4)).astype("float32")
-    out = TokensToFeatureMap(grid_size=(2, 3))(tokens)
-    np.testing.assert_array_equal(np.asarray(out), tokens[:, 1:].reshape(2, 2, 3, 4))
+@pytest.mark.parametrize(
+    "init_kwargs",
+    [{"grid_size": (2, 3)}, {"grid_size": (3, 2), "num_prefix_tokens": 0}],
+)
+def test_tokens_to_feature_map_layer_harness(init_kwargs):
+    prefix = init_kwargs.get("num_prefix_tokens", 1)
+    tokens = np.random.default_rng(0).normal(size=(2, prefix + 6, 4)).astype("float32")
+    run_layer_test(
+        TokensToFeatureMap,
+        init_kwargs,
+        tokens,
+        expected_output_shape=(2, *init_kwargs["grid_size"], 4),
+        expected_output=tokens[:, prefix:].reshape(2, *init_kwargs["grid_size"], 4),
+        rtol=0,
+        atol=0,  # a slice and a reshape: exact
+    )
 
 
-def test_tokens_to_feature_map_config_and_errors():
-    layer = TokensToFeatureMap(grid_size=(2, 3), num_prefix_tokens=0)
-    clone = TokensToFeatureMap.from_config(layer.get_config())
-    assert clone.grid_size == (2, 3) and clone.num_prefix_tokens == 0
+def test_tokens_to_feature_map_errors():
     with pytest.raises(ValueError, match="grid_size"):
         TokensToFeatureMap(grid_size=(2,))
+    with pytest.raises(ValueError, match="num_prefix_tokens"):
+        TokensToFeatureMap(grid_size=(2, 2), num_prefix_tokens=-1)
     with pytest.raises(ValueError, match="tokens"):
         TokensToFeatureMap(grid_size=(2, 2))(np.zeros((1, 6, 4), "float32"))
 
@@ -82,15 +94,10 @@ def test_random_vit_map_drops_class_token():
     )
 
 
-def test_vit_classifier_saves_and_loads(tmp_path):
+def test_vit_classifier_saves_and_loads():
     backbone = backbones.create("vit_l16", image_size=32, **_TINY)
     model = build_classifier(backbone, num_classes=3, image_size=32, num_heads=2)
-    x = _pixels()
-    expected = np.asarray(model(x))
-    path = str(tmp_path / "model.keras")
-    model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
-    np.testing.assert_allclose(np.asarray(loaded(x)), expected, atol=1e-5)
+    run_model_saving_test(model, _pixels(), atol=1e-5)
 
 
 def test_local_preset_same_size(tmp_path):
