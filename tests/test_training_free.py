@@ -14,7 +14,7 @@ from csra_tf.studies.training_free_table import (
     scores_to_probabilities,
 )
 from csra_tf.training_free import head_activation, with_max_pooling
-from tests.keras_harness import run_model_saving_test
+from tests.keras_harness import run_model_saving_test, run_serialization_test
 from tests.numpy_reference import avg_max_scores
 
 
@@ -72,10 +72,10 @@ def test_layer_matches_numpy_statement_map_and_tokens():
 
 
 def test_layer_config_round_trip_and_validation():
-    layer = AvgMaxClassScores(units=3, lam=0.2, activation="softmax")
-    clone = AvgMaxClassScores.from_config(layer.get_config())
-    assert (clone.units, clone.lam, clone.output_mode) == (3, 0.2, "scores")
-    assert clone.activation is keras.activations.softmax
+    run_serialization_test(
+        AvgMaxClassScores(units=3, lam=0.2, activation="softmax"),
+        dict(units=3, lam=0.2, activation="softmax"),
+    )
     with pytest.raises(ValueError, match="lam"):
         AvgMaxClassScores(units=3, lam=-0.1)
     with pytest.raises(ValueError, match="output_mode"):

@@ -4,7 +4,6 @@ import pathlib
 import shutil
 import socket
 
-import keras
 import keras_hub
 import numpy as np
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from csra_tf import backbones
 from csra_tf.errors import UserError
 from csra_tf.layers.pixel_normalization import PixelNormalization
+from tests.keras_harness import run_model_saving_test
 
 FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures"
 # A tiny timm ResNet in the Hugging Face cache's layout and timm's features
@@ -188,12 +188,8 @@ def test_unknown_or_foreign_presets_are_refused(name, weights, hint):
     assert hint in str(error.value)
 
 
-def test_keras_round_trip_safe_mode(tmp_path, tiny):
-    path = str(tmp_path / "backbone.keras")
-    tiny.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
-    x = _pixels()
-    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(tiny(x)), atol=1e-6)
+def test_keras_round_trip_safe_mode(tiny):
+    loaded = run_model_saving_test(tiny, _pixels())
     assert _normalization(loaded) == "imagenet"
 
 
