@@ -1,10 +1,12 @@
 """The PyTorch side of vs_pytorch.py, and the step loop both sides serve.
 
-Run by vs_pytorch.py in a Python that needs only torch and torchvision (the
-standard library does the rest), so `--torch_python` may point at a plain
-PyTorch environment. It builds torchvision's network with the CSRA head written
-from the paper's equations, prints one JSON line when it is ready, then answers
-`infer N` / `train N` on standard input with the N step times.
+Run by vs_pytorch.py in a Python that needs only torch and torchvision (and
+transformers for the builders of `TRANSFORMERS_CONFIGS`; the standard library
+does the rest), so `--torch_python` may point at a plain PyTorch environment.
+It builds torchvision's network, or a randomly initialised transformers model,
+with the CSRA head written from the paper's equations on its final feature map,
+prints one JSON line when it is ready, then answers `infer N` / `train N` on
+standard input with the N step times.
 
 Example (what vs_pytorch.py runs):
     python experiments/benchmarks/torch_worker.py --builder=resnet101 --size=448 \
@@ -19,6 +21,18 @@ import sys
 import time
 
 GEMM_SIDE = 2048  # the square product that measures the attainable GEMM rate
+
+TRANSFORMERS_CONFIGS = {
+    # transformers model class: (its config class, arguments)
+    # Dinov2Config's defaults are DINOv2-B/14 (facebook/dinov2-base).
+    "Dinov2Model": ("Dinov2Config", {}),
+    # microsoft/swin-base-patch4-window7-224.
+    "SwinModel": (
+        "SwinConfig",
+        {"embed_dim": 128, "depths": [2, 2, 18, 2], "num_heads": [4, 8, 16, 32]},
+    ),
+}
+"""The transformers backbones the worker builds, by `--builder`."""
 
 
 def serve(steps: dict, facts: dict) -> None:
@@ -76,7 +90,6 @@ def run_worker(args: argparse.Namespace) -> None:
         args: the parsed command line (see `_parser`).
     """
     import torch
-    import torchvision
     from torch import nn
 
     torch.set_num_threads(args.threads)
@@ -110,26 +123,10 @@ def run_worker(args: argparse.Namespace) -> None:
                 logits = logits + base + lam * attention
             return logits
 
-    network = getattr(torchvision.models, args.builder)(weights=None)
-    if args.builder.startswith("resnet"):
-        features = nn.Sequential(*list(network.children())[:-2])
-        dim = network.fc.in_features
+    if args.builder in TRANSFORMERS_CONFIGS:
+        features, dim = _transformers_features(args.builder, size)
     else:
-        grid = size // 16
-
-        class Tokens(nn.Module):
-            def __init__(self, vit):
-                super().__init__()
-                self.vit = vit
-
-            def forward(self, x):
-                x = self.vit._process_input(x)
-                cls = self.vit.class_token.expand(x.shape[0], -1, -1)
-                x = self.vit.encoder(torch.cat([cls, x], dim=1))[:, 1:]
-                return x.transpose(1, 2).reshape(x.shape[0], -1, grid, grid)
-
-        features = Tokens(network)
-        dim = network.hidden_dim
+        features, dim = _torchvision_features(args.builder, size)
     head = CSRAHead(dim)
     model = nn.Sequential(features, head).to(device)
     optimizer = torch.optim.SGD(
@@ -190,9 +187,72 @@ def run_worker(args: argparse.Namespace) -> None:
     )
 
 
+def _torchvision_features(builder: str, size: int):
+    """torchvision's network up to its last feature map, and the map's depth."""
+    import torch
+    import torchvision
+    from torch import nn
+
+    network = getattr(torchvision.models, builder)(weights=None)
+    if builder.startswith("resnet"):
+        return nn.Sequential(*list(network.children())[:-2]), network.fc.in_features
+    grid = size // 16
+
+    class Tokens(nn.Module):
+        def __init__(self, vit):
+            super().__init__()
+            self.vit = vit
+
+        def forward(self, x):
+            x = self.vit._process_input(x)
+            cls = self.vit.class_token.expand(x.shape[0], -1, -1)
+            x = self.vit.encoder(torch.cat([cls, x], dim=1))[:, 1:]
+            return x.transpose(1, 2).reshape(x.shape[0], -1, grid, grid)
+
+    return Tokens(network), network.hidden_dim
+
+
+def _transformers_features(builder: str, size: int):
+    """A randomly initialised transformers backbone as a feature map, and its depth.
+
+    The map is the final normalised tokens (`last_hidden_state`) on their grid,
+    class token dropped: DINOv2's patch tokens, Swin's last stage.
+    """
+    import transformers
+    from torch import nn
+
+    config_class, arguments = TRANSFORMERS_CONFIGS[builder]
+    config = getattr(transformers, config_class)(image_size=size, **arguments)
+    model_class = getattr(transformers, builder)
+    if builder == "SwinModel":
+        network = model_class(config, add_pooling_layer=False)
+        dim = network.num_features
+        skip = 0
+    else:
+        network = model_class(config)
+        dim = config.hidden_size
+        skip = 1  # the class token
+
+    class Tokens(nn.Module):
+        def __init__(self, backbone):
+            super().__init__()
+            self.backbone = backbone
+
+        def forward(self, x):
+            x = self.backbone(pixel_values=x).last_hidden_state[:, skip:]
+            side = round(x.shape[1] ** 0.5)
+            return x.transpose(1, 2).reshape(x.shape[0], -1, side, side)
+
+    return Tokens(network), dim
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--builder", required=True, help="torchvision builder")
+    parser.add_argument(
+        "--builder",
+        required=True,
+        help="torchvision builder, or a transformers model of TRANSFORMERS_CONFIGS",
+    )
     parser.add_argument("--size", type=int, required=True, help="image side")
     parser.add_argument("--heads", type=int, required=True, help="CSRA heads")
     parser.add_argument("--lam", type=float, required=True, help="CSRA lambda")

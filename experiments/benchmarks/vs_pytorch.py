@@ -3,7 +3,13 @@ r"""csra-tf against a PyTorch eager model of the same network, side by side.
 The paper's models (torchvision ResNet-101 at 448 px with the CSRA head, H=1 and
 H=6; ViT-B/16 at 224 px with H=1) are built in csra-tf and in PyTorch (torchvision's
 own ResNet-101 / ViT-B/16 and the CSRA head written from the paper's equations),
-with the same weight shapes, batch and thread count. Each framework runs in its own
+with the same weight shapes, batch and thread count. Two of today's backbones
+join them, at 224 px with H=1 and lambda = 0.1 (the paper's setting for a single
+head): `dinov2_b14`, csra-tf's `dinov2_base` against transformers' `Dinov2Model`
+(`Dinov2Config()`'s defaults are DINOv2-B/14) with the head on its final patch
+tokens, and `swin_b`, csra-tf's `swin_base` against transformers' `SwinModel`
+(Swin-B: embedding 128, depths 2-2-18-2, heads 4-8-16-32, window 7) with the
+head on its last stage's map; both randomly initialised. Each framework runs in its own
 worker processes (csra-tf in two: an inference-only one, as csra-predict and
 csra-eval are, and a training one); the parent times them in interleaved rounds
 (who goes first alternates), one inference step and one SGD training step (BCE
@@ -19,11 +25,14 @@ runs in bfloat16 with XLA (`--device=gpu`) against PyTorch eager float32, as the
 project's targets state.
 
 PyTorch is needed only here: `pip install -e ".[vs-pytorch]"`, or give a Python
-that has torch and torchvision with `--torch_python`.
+that has torch and torchvision (and transformers, for `dinov2_b14` and `swin_b`)
+with `--torch_python`.
 
 Example:
     python experiments/benchmarks/vs_pytorch.py --threads=2 --batch_size=2 \
         --rounds=3 --output_md=docs/vs_pytorch.md
+    python experiments/benchmarks/vs_pytorch.py --models=dinov2_b14,swin_b \
+        --rounds=2 --steps=2 --torch_python=/path/to/torch-env/bin/python
 """
 
 from __future__ import annotations
@@ -56,16 +65,21 @@ flags.DEFINE_string("output_md", None, "Also write the table to this Markdown fi
 flags.DEFINE_string(
     "torch_python",
     sys.executable,
-    "Python that runs the PyTorch worker (one with torch and torchvision).",
+    "Python that runs the PyTorch worker (one with torch and torchvision, and "
+    "transformers for dinov2_b14 and swin_b).",
 )
 flags.DEFINE_enum("worker", None, ["tf_infer", "tf_train"], "Internal: a worker.")
 flags.DEFINE_string("model", None, "Internal: the worker's model.")
 
 MODELS = {
-    # name: (csra-tf backbone, torchvision builder, image side, heads, lambda)
+    # name: (csra-tf backbone, PyTorch builder, image side, heads, lambda); the
+    # builder is torchvision's, or a transformers model class
+    # (torch_worker.TRANSFORMERS_CONFIGS).
     "r101_h1": ("resnet101", "resnet101", 448, 1, 0.1),
     "r101_h6": ("resnet101", "resnet101", 448, 6, 0.5),
     "vitb16_h1": ("vit_b16", "vit_b_16", 224, 1, 0.3),
+    "dinov2_b14": ("dinov2_base", "Dinov2Model", 224, 1, 0.1),
+    "swin_b": ("swin_base", "SwinModel", 224, 1, 0.1),
 }
 # Each library's own switch for the newest instructions it may use.
 AVX2_ONLY = {
@@ -74,7 +88,8 @@ AVX2_ONLY = {
     "ATEN_CPU_CAPABILITY": "avx2",
 }
 NUM_CLASSES = 80
-TORCH_WORKER = "torch_worker.py"  # beside this file; needs torch + torchvision only
+# Beside this file; needs torch + torchvision (+ transformers) only.
+TORCH_WORKER = "torch_worker.py"
 
 
 # ----------------------------------------------------------------- workers
@@ -153,7 +168,8 @@ class _Worker:
             f"--device={FLAGS.device}",
         ]
         if worker == "torch":
-            # A Python with torch and torchvision only: no absl, no csra-tf.
+            # A Python with torch and torchvision (+ transformers for its
+            # models) only: no absl, no csra-tf.
             _, builder, size, heads, lam = MODELS[model]
             command = [
                 FLAGS.torch_python,

@@ -527,17 +527,17 @@ def test_long_names_from_the_file_are_shortened(tmp_path):
     path = _write_pth(tmp_path / "global.pth", data_pkl)
     with pytest.raises(ValueError, match="refuses the global 'os.xxx") as info:
         load_state_dict(path)
-    assert len(str(info.value)) < 400
+    assert len(str(info.value).replace(str(path), "")) < 400  # the path aside
 
     entries = [(long_name, b"K\x01")] + [(f"k{i}", b"K\x01") for i in range(999)]
     path = _write_pth(tmp_path / "keys.pth", _dict_pickle(entries))
     with pytest.raises(ValueError, match="does not hold a state dict") as info:
         load_state_dict(path)
     assert "a mapping of 1000 entries" in str(info.value)
-    assert len(str(info.value)) < 400
+    assert len(str(info.value).replace(str(path), "")) < 400  # the path aside
 
     storage = hostile.storage_opcodes(long_name, 1)
     path = _write_pth(tmp_path / "storage.pth", b"\x80\x02" + storage + b".")
     with pytest.raises(ValueError, match="is missing") as info:
         load_state_dict(path)
-    assert len(str(info.value)) < 400
+    assert len(str(info.value).replace(str(path), "")) < 400  # the path aside
