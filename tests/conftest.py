@@ -27,3 +27,14 @@ def _no_network(monkeypatch):
         return real_connect(self, address)
 
     monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+
+
+def pytest_collection_modifyitems(items):
+    """Files with slow tests first (stable order otherwise).
+
+    `pytest -n auto --dist=loadfile` hands whole files to idle workers in
+    collection order; starting with the longest files keeps one worker from
+    running the slowest files alone at the end.
+    """
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
