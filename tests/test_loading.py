@@ -13,8 +13,10 @@ import sys
 import numpy as np
 import pytest
 
+from csra_tf.config import TrainConfig
 from csra_tf.importer import import_to_workdir
-from tests.cli.test_train_eval import ENV, TINY_RUN
+from csra_tf.training import train
+from tests.cli.test_train_eval import ENV
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "convert", "fixtures")
 
@@ -61,15 +63,18 @@ def test_load_model_after_import_csra_tf(tmp_path):
     tiny = tmp_path / "tiny"
     resnet = tmp_path / "resnet"
     imported = tmp_path / "imported"
-    one_epoch = [arg for arg in TINY_RUN if not arg.startswith("--epochs")]
-    _run("-m", "csra_tf.cli.csra_train", f"--workdir={tiny}", *one_epoch, "--epochs=1")
-    _run(
-        "-m",
-        "csra_tf.cli.csra_train",
-        f"--workdir={resnet}",
-        *one_epoch,
-        "--epochs=1",
-        "--backbone=resnet_tiny",  # keras-hub's ResNetBackbone, torchvision layout
+    # What csra-train runs (tests/cli runs the program itself).
+    small = dict(num_train=96, num_val=48, shapes_image_size=32, image_size=32)
+    train(TrainConfig(workdir=str(tiny), batch_size=16, epochs=1, **small), 0)
+    train(
+        TrainConfig(
+            workdir=str(resnet),
+            batch_size=16,
+            epochs=1,
+            backbone="resnet_tiny",  # keras-hub's ResNetBackbone, torchvision layout
+            **small,
+        ),
+        0,
     )
     # What csra-import runs (tests/importer runs the program itself).
     expected = np.load(os.path.join(FIXTURES, "resnet_expected.npz"))
