@@ -24,16 +24,25 @@ import sys
 import tempfile
 from collections.abc import Iterator
 
-# glog/absl prefix of a native log line: severity, date, time, thread, source.
-_NATIVE_PREFIX = r"[IWEF]\d{4} [\d:.]+ +\d+ [\w.]+\.cc:\d+\] "
+
+def _native_line(severities: str, source: str = r"[\w.]+") -> str:
+    """The glog/absl prefix of a native log line: severity, date, time, thread,
+    source file (`source` matches its name without `.cc`)."""
+    return rf"[{severities}]\d{{4}} [\d:.]+ +\d+ {source}\.cc:\d+\] "
+
+
+_NATIVE_PREFIX = _native_line("IWEF")
 
 _NOTICE_LINES = re.compile(
     "|".join(
         (
             r"WARNING: All log messages before absl::InitializeLog\(\) is called "
             r"are written to STDERR",
-            r"[IWE]\d{4} [\d:.]+ +\d+ (port|cudart_stub|cpu_feature_guard|"
-            r"cuda_platform|cuda_executor|cuda_diagnostics)\.cc:\d+\] ",
+            _native_line(
+                "IWE",
+                r"(port|cudart_stub|cpu_feature_guard|cuda_platform|cuda_executor|"
+                r"cuda_diagnostics)",
+            ),
             r"To enable the following instructions: .* rebuild TensorFlow with "
             r"the appropriate compiler flags\.",
             # LiteRT, on the first run of an interpreter.
@@ -46,7 +55,7 @@ CONVERTER_LINES = re.compile(
     "|".join(
         (
             # The TFLite converter's progress: SavedModel reading, MLIR passes.
-            r"[IW]\d{4} [\d:.]+ +\d+ [\w.]+\.cc:\d+\] ",
+            _native_line("IW"),
             r"fully_quantize: \d+, inference_type: ",
         )
     )
