@@ -11,7 +11,7 @@ Outputs and gradients are Keras's up to float rounding; the layers keep their
 class, configuration and weights, so saved models are unchanged.
 `LayerNormalization.call` takes no `training` argument, so the call reads the
 value Keras resolved for the enclosing calls from the layer's call context:
-private Keras names (`keras_internals.LAYER_NORM_NAMES`), checked when the patch
+private Keras names (`keras_internals.CALL_CONTEXT_NAMES`), checked when the patch
 is applied. Timed on CPU only (the kernels also run inside a jit-compiled
 bfloat16 step, tested for its values, never timed on a GPU), so `accelerate`
 applies it on CPU only.
@@ -21,7 +21,10 @@ from __future__ import annotations
 
 import keras
 
-from csra_tf.acceleration.keras_internals import LAYER_NORM_NAMES
+from csra_tf.acceleration.keras_internals import (
+    CALL_CONTEXT_NAMES,
+    training_in_progress,
+)
 from csra_tf.acceleration.layer_walk import switch_method
 from csra_tf.acceleration.xla_kernels import layer_norm
 
@@ -30,17 +33,12 @@ def _eligible(layer) -> bool:
     return layer.center and layer.scale and not layer.rms_scaling
 
 
-def _training(layer) -> bool:
-    """The `training` value Keras resolved for the call in progress."""
-    # LayerNormalization.call takes no `training` argument; Keras keeps the
-    # value of the enclosing calls in its call context.
-    return layer._get_call_context().get_value("training") is True
-
-
 def _fused_call(self, inputs):
     """LayerNormalization.call through `layer_norm` when training."""
     rank = len(inputs.shape)
-    if not (_training(self) and self.axis in ([-1], [rank - 1]) and rank >= 2):
+    if not (
+        training_in_progress(self) and self.axis in ([-1], [rank - 1]) and rank >= 2
+    ):
         return keras.layers.LayerNormalization.call(self, inputs)
     outputs = layer_norm(inputs, self.gamma, self.beta, self.epsilon)
     return keras.ops.cast(outputs, self.compute_dtype)
@@ -70,5 +68,5 @@ def use_fused_layer_norm(model: keras.layers.Layer) -> int:
         _fused_call,
         "XLA LayerNorm",
         eligible=_eligible,
-        private_names=LAYER_NORM_NAMES,
+        private_names=CALL_CONTEXT_NAMES,
     )

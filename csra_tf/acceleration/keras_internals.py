@@ -1,7 +1,8 @@
 """The private Keras names the speed paths rely on, checked before each use.
 
-Three speed paths reach past Keras's public surface: the LayerNormalization call
-reads the `training` value of the call in progress (its `call` takes none), the
+Four speed paths reach past Keras's public surface: the LayerNormalization call
+and the Swin MLP call read the `training` value of the call in progress (their
+`call` takes none), the
 attention core replaces `MultiHeadAttention._compute_attention` (the method
 Keras's docstring offers for overriding) and reads three of the layer's private
 settings, and BatchNorm folding counts how often a layer was called and read
@@ -49,9 +50,10 @@ class PrivateName:
 
 _CALL_CONTEXT = "keras.src.layers.layer.CallContext"
 
-LAYER_NORM_NAMES = (
-    PrivateName("keras.layers.Layer", "_get_call_context", False, "fused_layer_norm"),
-    PrivateName(_CALL_CONTEXT, "get_value", False, "fused_layer_norm"),
+_CALL_CONTEXT_USERS = "fused_layer_norm, swin_mlp"
+CALL_CONTEXT_NAMES = (
+    PrivateName("keras.layers.Layer", "_get_call_context", False, _CALL_CONTEXT_USERS),
+    PrivateName(_CALL_CONTEXT, "get_value", False, _CALL_CONTEXT_USERS),
 )
 ATTENTION_NAMES = (
     PrivateName(
@@ -77,10 +79,26 @@ FOLDING_NAMES = (
     PrivateName("keras.layers.Layer", "_inbound_nodes", True, "batch_norm_folding"),
     PrivateName("keras.layers.Layer", "_outbound_nodes", True, "batch_norm_folding"),
 )
-PRIVATE_KERAS_NAMES = LAYER_NORM_NAMES + ATTENTION_NAMES + FOLDING_NAMES
+PRIVATE_KERAS_NAMES = CALL_CONTEXT_NAMES + ATTENTION_NAMES + FOLDING_NAMES
 """Every private Keras name the speed paths use."""
 
 _warned: set[str] = set()
+
+
+def training_in_progress(layer: keras.layers.Layer) -> bool:
+    """Whether the call of `layer` in progress is a training call.
+
+    For layers whose `call` takes no `training` argument: Keras keeps the value
+    it resolved for the enclosing calls in its call context
+    (`CALL_CONTEXT_NAMES`).
+
+    Args:
+        layer: a layer, inside its own `call`.
+
+    Returns:
+        True only when Keras resolved `training=True` for the call.
+    """
+    return layer._get_call_context().get_value("training") is True
 
 
 def resolve(dotted: str):

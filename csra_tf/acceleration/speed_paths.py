@@ -12,6 +12,7 @@ dtype policy. Every path gives Keras's results up to float rounding.
 | fused Dense | Dense / EinsumDense as one 2-D MatMul (*) | yes | yes | CPU |
 | XLA LayerNorm | LayerNormalization, one XLA kernel per direction | yes | | CPU |
 | matmul attention | MultiHeadAttention's core as batched matmuls | yes | | CPU |
+| Swin MLP GELU | keras-hub's Swin MLP with its GELU as one XLA kernel | yes | | CPU |
 
 (*) with an exact GELU as one XLA kernel while training.
 
@@ -38,6 +39,7 @@ from csra_tf.acceleration.fused_batch_norm import use_fused_batch_norm
 from csra_tf.acceleration.fused_dense import use_fused_dense
 from csra_tf.acceleration.fused_layer_norm import use_fused_layer_norm
 from csra_tf.acceleration.matmul_attention import use_matmul_attention
+from csra_tf.acceleration.swin_mlp import use_swin_mlp_gelu
 from csra_tf.errors import UserError
 
 DEVICES = ("CPU", "GPU")
@@ -57,6 +59,7 @@ _SWITCHES = (
     _SpeedPath("fused Dense", use_fused_dense, ("CPU",), True, True),
     _SpeedPath("XLA LayerNorm", use_fused_layer_norm, ("CPU",), True, False),
     _SpeedPath("matmul attention", use_matmul_attention, ("CPU",), True, False),
+    _SpeedPath("Swin MLP GELU", use_swin_mlp_gelu, ("CPU",), True, False),
 )
 """The paths that switch layer calls, in the order they are applied."""
 

@@ -9,6 +9,7 @@ from csra_tf.acceleration import (
     fused_dense,
     fused_layer_norm,
     matmul_attention,
+    swin_mlp,
 )
 from csra_tf.acceleration.layer_walk import walk_layers
 from csra_tf.backbones.dinov2 import dinov2_backbone
@@ -52,11 +53,11 @@ SWITCHED = {
         "LayerNormalization": 5,
         "MultiHeadAttention": 2,
     },
-    # per block: qkv, projection, the MLP's 2 Dense, 2 norms; the patch
-    # embedding's norm, the merging's norm and Dense, the final norm. The
-    # window attention is keras-hub's own batched matmuls, and the MLP applies
-    # its GELU outside its Dense: both keep keras-hub's ops.
-    "swin": {"Dense": 17, "LayerNormalization": 11},
+    # per block: qkv, projection, the MLP's 2 Dense, 2 norms, the MLP itself
+    # (its GELU); the patch embedding's norm, the merging's norm and Dense, the
+    # final norm. The window attention is keras-hub's own batched matmuls,
+    # which keep their ops.
+    "swin": {"Dense": 17, "LayerNormalization": 11, "Mlp": 4},
 }
 
 
@@ -94,7 +95,7 @@ def _outputs_and_gradients(model, pixels):
 @pytest.fixture
 def kernel_calls(monkeypatch):
     """Counts the calls that reach each speed path's kernel."""
-    calls = {"layer_norm": 0, "gelu": 0, "attention": 0}
+    calls = {"layer_norm": 0, "gelu": 0, "attention": 0, "mlp_gelu": 0}
 
     def counting(module, name, key):
         kernel = getattr(module, name)
@@ -108,6 +109,7 @@ def kernel_calls(monkeypatch):
     counting(fused_layer_norm, "layer_norm", "layer_norm")
     counting(fused_dense, "gelu", "gelu")
     counting(matmul_attention, "batched_matmul_attention", "attention")
+    counting(swin_mlp, "gelu", "mlp_gelu")
     return calls
 
 
@@ -118,14 +120,15 @@ def test_training_paths_reach_the_blocks_with_keras_hub_values(kind, kernel_call
     assert _switched(fast) == SWITCHED[kind]
     assert _switched(plain) == {}
     expected, expected_gradients = _outputs_and_gradients(plain, pixels)
-    assert kernel_calls == {"layer_norm": 0, "gelu": 0, "attention": 0}
+    assert kernel_calls == {"layer_norm": 0, "gelu": 0, "attention": 0, "mlp_gelu": 0}
     logits, gradients = _outputs_and_gradients(fast, pixels)
-    # Every norm, (DINOv2) every block's GELU and every attention core ran on
-    # its kernel.
+    # Every norm, every block's GELU (DINOv2: the Dense's own; Swin: its MLP's)
+    # and every attention core ran on its kernel.
     assert kernel_calls == {
         "layer_norm": SWITCHED[kind]["LayerNormalization"],
         "gelu": 2 if kind == "dinov2" else 0,
         "attention": SWITCHED[kind].get("MultiHeadAttention", 0),
+        "mlp_gelu": SWITCHED[kind].get("Mlp", 0),
     }
     np.testing.assert_allclose(
         logits, expected, rtol=1e-5, atol=1e-5 * abs(expected).max()
@@ -149,7 +152,7 @@ def test_inference_paths_keep_keras_hub_values(kind, kernel_calls):
     inference = accelerate(fast, for_training=False, device="CPU")
     switched = _switched(inference)
     assert switched.get("Dense", 0) == SWITCHED[kind]["Dense"]
-    assert "LayerNormalization" not in switched  # training only
+    assert not {"LayerNormalization", "Mlp"} & set(switched)  # training only
     np.testing.assert_allclose(
         inference.predict_on_batch(pixels),
         expected,
@@ -157,4 +160,4 @@ def test_inference_paths_keep_keras_hub_values(kind, kernel_calls):
         atol=1e-5 * abs(expected).max(),
     )
     # Inference keeps Keras's LayerNorm, Keras's attention core, keras.ops GELU.
-    assert kernel_calls == {"layer_norm": 0, "gelu": 0, "attention": 0}
+    assert kernel_calls == {"layer_norm": 0, "gelu": 0, "attention": 0, "mlp_gelu": 0}
