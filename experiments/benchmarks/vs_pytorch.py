@@ -17,8 +17,9 @@ loss, momentum 0.9, weight decay 1e-4, head at 10x learning rate) at a time, and
 prints images/s and the ratio csra-tf / PyTorch. Next to each ratio is its
 ceiling: PyTorch's step time over the step's matrix-product and convolution
 FLOPs (counted by PyTorch) at the best GEMM rate either framework reached on a
-2048 x 2048 product: the largest ratio a float32 implementation of the same
-arithmetic could reach on this machine. `--max_isa=avx2` limits both frameworks'
+2048 x 2048 product: an estimate of the largest ratio a float32 implementation
+of the same arithmetic could reach on this machine (convolution kernels can
+run faster than that product, so a convolutional model can pass it). `--max_isa=avx2` limits both frameworks'
 matrix libraries and csra-tf's XLA kernels to AVX2 + FMA, the code paths of an
 AVX2-only CPU. On a GPU, csra-tf
 runs in bfloat16 with XLA (`--device=gpu`) against PyTorch eager float32, as the
@@ -236,11 +237,12 @@ def _measure(model: str) -> dict:
         for worker in set(workers.values()):
             worker.close()
     medians = {key: statistics.median(values) for key, values in times.items()}
-    # The fastest any framework could run the step: all its matrix-product and
-    # convolution work at the best GEMM rate either framework reached, and
-    # nothing else taking time. PyTorch's time over it is the largest ratio an
-    # exact float32 csra-tf could reach (not a bound for --device=gpu, where
-    # csra-tf computes in bfloat16).
+    # An estimate of the fastest any framework could run the step: all its
+    # matrix-product and convolution work at the best GEMM rate either framework
+    # reached, and nothing else taking time (convolution kernels can beat that
+    # rate). PyTorch's time over it estimates the largest ratio an exact float32
+    # csra-tf could reach (not a bound for --device=gpu, where csra-tf computes
+    # in bfloat16).
     gemm_flop_s = max(worker.facts["gemm_flop_s"] for worker in workers.values())
     flops = torch_worker.facts["flops"]
     row = {"model": model}
@@ -299,8 +301,8 @@ def main(argv):
         f"{FLAGS.device}, instruction sets {FLAGS.max_isa}; ratio = PyTorch step "
         "time / csra-tf step time, > 1 means csra-tf is faster; ceiling = PyTorch "
         "step time / the step's matrix-product and convolution FLOPs at the best "
-        "measured GEMM rate, the largest ratio a float32 implementation of the "
-        "same arithmetic can reach)\n\n" + _table(rows) + "\n"
+        "measured GEMM rate, an estimate of the largest ratio a float32 "
+        "implementation of the same arithmetic can reach)\n\n" + _table(rows) + "\n"
     )
     print(text)
     if FLAGS.output_md:
