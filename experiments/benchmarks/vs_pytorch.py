@@ -19,9 +19,9 @@ ceiling: PyTorch's step time over the step's matrix-product and convolution
 FLOPs (counted by PyTorch) at the best GEMM rate either framework reached on a
 2048 x 2048 product: an estimate of the largest ratio a float32 implementation
 of the same arithmetic could reach on this machine (convolution kernels can
-run faster than that product, so a convolutional model can pass it). `--max_isa=avx2` limits both frameworks'
-matrix libraries and csra-tf's XLA kernels to AVX2 + FMA, the code paths of an
-AVX2-only CPU. On a GPU, csra-tf
+run faster than that product, so a convolutional model can pass it).
+`--max_isa=avx2` limits both frameworks' matrix libraries and csra-tf's XLA
+kernels to AVX2 + FMA, the code paths of an AVX2-only CPU. On a GPU, csra-tf
 runs in bfloat16 with XLA (`--device=gpu`) against PyTorch eager float32, as the
 project's targets state.
 
