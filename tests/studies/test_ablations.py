@@ -191,14 +191,6 @@ def test_studies_train_at_tiny_size(tmp_path, tiny_base, study, kwargs, points):
     assert (tmp_path / "results.csv").exists()
 
 
-def test_compare_heads_trains_at_tiny_size(tmp_path, tiny_base):
-    base = dataclasses.replace(tiny_base, workdir=str(tmp_path))
-    result = ablations.compare_heads(base, seeds=[0, 1])
-    assert result["seeds"] == [0, 1] and len(result["difference"]) == 2
-    assert (tmp_path / "comparison.md").exists()
-    assert (tmp_path / "csra" / "seed_1" / "metrics.json").exists()
-
-
 def run_main(main, argv):
     """Runs a study main in-process with parsed flags, then restores the flags."""
     try:
@@ -239,8 +231,18 @@ def test_compare_heads_program(tmp_path, tiny_base):
         f"--flagfile={SHAPES_FLAGS}",
         *TINY_FLAGS,
         f"--data_dir={tiny_base.data_dir}",
-        "--seeds=0",
+        "--seeds=0,1",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "| mean ± std |" in result.stdout
     assert (tmp_path / "comparison.csv").exists()
+    assert (tmp_path / "comparison.md").exists()
+    # One GAP and one CSRA run per seed, paired in the comparison.
+    with open(tmp_path / "comparison.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [row["seed"] for row in rows] == ["0", "1", "mean", "std"]
+    for row in rows[:2]:
+        difference = float(row["csra_mAP"]) - float(row["gap_mAP"])
+        assert float(row["difference"]) == pytest.approx(difference)
+    for head in ("gap", "csra"):
+        assert (tmp_path / head / "seed_1" / "metrics.json").exists()

@@ -155,43 +155,35 @@ def test_two_workers_train_and_only_the_chief_writes(uninterrupted):
 
 
 @pytest.mark.slow
-def test_killed_run_resumes_at_the_next_epoch_on_all_workers(tmp_path):
-    _make_data(tmp_path)
-    config = _config(tmp_path, epochs=2)
-    codes, logs = _run_workers(tmp_path, config, "killed", exit_after_saves=1)
-    assert codes == [_EXIT_CODE_KILLED] * 2, _tails(logs)
-    assert os.listdir(tmp_path / "chief" / "backup")
-
-    codes, logs = _run_workers(tmp_path, config, "resumed")
-    assert codes == [0, 0], _tails(logs)
-    assert "Epoch 2/2" in logs[0] and "Epoch 1/2" not in logs[0], _tails(logs)
-    # One epoch trained on each worker: the chief's restored epoch counter
-    # reached the other worker, which has no backup of its own.
-    assert [log.count("SAVED") for log in logs] == [1, 1], _tails(logs)
-    assert _checksum(logs[1]) == pytest.approx(_checksum(logs[0]), rel=1e-6)
-    assert not (tmp_path / "worker1").exists()
-    # The optimizer state was restored: 2 epochs x 4 steps, not the 4 of epoch 2.
-    model = keras.saving.load_model(tmp_path / "chief" / "model.keras")
-    assert int(model.optimizer.iterations.numpy()) == 8
-
-
-@pytest.mark.slow
-def test_killed_mid_epoch_resumes_at_that_step_with_the_same_data(
+def test_killed_runs_resume_mid_epoch_then_at_the_next_epoch_with_the_same_data(
     tmp_path, uninterrupted
 ):
-    # Backups every 2 of the 4 steps of an epoch: both workers die right after
-    # the first one (epoch 1, step 2); the rerun trains steps 3-4 of epoch 1
-    # and epoch 2 from the batch the stream had reached, ending with the
-    # state of the uninterrupted run.
+    # Backups every 2 of the 4 steps of an epoch. First both workers die right
+    # after the first backup (epoch 1, step 2): the rerun resumes at that step.
+    # That rerun dies after its own first backup, the end of epoch 1: the next
+    # rerun starts at epoch 2, and the chief's restored counters reach the
+    # other worker, which has no backup of its own. The last run ends with the
+    # state of the uninterrupted run, from the batch the stream had reached.
     _, reference = uninterrupted
     _make_data(tmp_path)
     config = _config(tmp_path, epochs=2, backup_every_steps=2)
     codes, logs = _run_workers(tmp_path, config, "killed", exit_after_saves=1)
     assert codes == [_EXIT_CODE_KILLED] * 2, _tails(logs)
-    codes, logs = _run_workers(tmp_path, config, "resumed")
+    assert os.listdir(tmp_path / "chief" / "backup")
+
+    codes, logs = _run_workers(tmp_path, config, "mid_epoch", exit_after_saves=1)
+    assert codes == [_EXIT_CODE_KILLED] * 2, _tails(logs)
+    # Resumed inside epoch 1: steps 3-4 trained, then the epoch's backup.
+    assert "Epoch 1/2" in logs[0] and "Epoch 2/2" not in logs[0], _tails(logs)
+
+    codes, logs = _run_workers(tmp_path, config, "next_epoch")
     assert codes == [0, 0], _tails(logs)
-    # Saves after the restart: end of epoch 1, epoch 2 step 2, end of epoch 2.
-    assert [log.count("SAVED") for log in logs] == [3, 3], _tails(logs)
+    assert "Epoch 2/2" in logs[0] and "Epoch 1/2" not in logs[0], _tails(logs)
+    # Saves after the restart: epoch 2 step 2, end of epoch 2, on each worker.
+    assert [log.count("SAVED") for log in logs] == [2, 2], _tails(logs)
+    assert _checksum(logs[1]) == pytest.approx(_checksum(logs[0]), rel=1e-6)
     assert _checksum(logs[0]) == pytest.approx(_checksum(reference[0]), rel=1e-6)
+    assert not (tmp_path / "worker1").exists()
+    # The optimizer state was restored: 2 epochs x 4 steps.
     model = keras.saving.load_model(tmp_path / "chief" / "model.keras")
     assert int(model.optimizer.iterations.numpy()) == 8
