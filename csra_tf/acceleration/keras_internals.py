@@ -1,11 +1,11 @@
 """The private Keras names the speed paths rely on, checked before each use.
 
 Four speed paths reach past Keras's public surface: the LayerNormalization call
-and the Swin MLP call read the `training` value of the call in progress (their
-`call` takes none), the
-attention core replaces `MultiHeadAttention._compute_attention` (the method
-Keras's docstring offers for overriding) and reads three of the layer's private
-settings, and BatchNorm folding counts how often a layer was called and read
+and keras-hub's Swin MLP call read the `training` value of the call in progress
+(their `call` takes none), the attention core replaces
+`MultiHeadAttention._compute_attention` (the method Keras's docstring offers for
+overriding) and reads three of the layer's private settings, and BatchNorm
+folding counts how often a layer was called and read
 (its inbound and outbound nodes). `PRIVATE_KERAS_NAMES` lists every such name.
 A patch checks, when it is applied, that the installed Keras has the names it
 needs and that its replacement accepts every argument Keras's own method takes;

@@ -6,7 +6,8 @@ TensorFlow's separate elementwise ops, differentiated op by op, on the largest
 activations of the block (4x its width). While training,
 `use_swin_mlp_gelu(model)` runs that GELU as `xla_kernels.gelu` (one XLA kernel
 forward, one for the gradient), as `fused_dense` does for a Dense layer's own
-GELU: a Swin-B training step on CPU is about 3 % faster (docs/benchmarks.md).
+GELU: it made Swin-B's CPU training step faster than PyTorch's
+(docs/benchmarks.md).
 Inference keeps keras-hub's call, so oneDNN fuses the GELU into the matmul and
 the exports see TensorFlow's plain ops.
 
